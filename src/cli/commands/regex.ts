@@ -1,0 +1,281 @@
+/**
+ * `aegis-ban regex LOG-or-LINE FILTER-or-REGEX [IGNOREREGEX]`: fail2ban-regex for Aegis. Runs a
+ * filter (by name with `[k=v]` options, by path, or a literal failregex) over a log file or one
+ * line, offline, with the same code path as the daemon's workers (raw-buffer literal prefilter,
+ * then engine/match). Human summary by default; `--json` prints exactly one object per input
+ * line (SPEC "Offline tools").
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { loadFilter } from '../../config/filters.js';
+import { formatDiagnostic, type FilterSpec } from '../../config/types.js';
+import { ErrorCode } from '../../errors.js';
+import { ZoneConverter } from '../../engine/match/dates.js';
+import { compileFilter, type DetailedMatcher } from '../../engine/match/filter.js';
+import { decodeLine } from '../../engine/scan.js';
+import { createLineScanner } from '../../engine/match/prefilter.js';
+import { ExitCode } from '../exit-codes.js';
+import { fail, printJson } from '../output.js';
+
+interface RegexArgs {
+  readonly json: boolean;
+  readonly log: string;
+  readonly filter: string;
+  readonly ignoreregex?: string;
+  readonly 'config-dir': string;
+  readonly now?: number;
+  readonly timezone?: string;
+  readonly datepattern?: string;
+  readonly maxlines?: number;
+}
+
+/** A filter name (`sshd`, `sshd[mode=aggressive]`) or a path (`./f.conf`, `/x/f.conf[k=v]`). */
+function looksLikeFilter(arg: string, configDir: string): boolean {
+  const base = arg.replace(/\[.*\]\s*$/s, '').trim();
+  if (base === '') return false;
+  if (base.includes('/') || base.endsWith('.conf') || base.endsWith('.local')) {
+    try {
+      return statSync(base).isFile();
+    } catch {
+      return false;
+    }
+  }
+  if (!/^[\w.-]+$/.test(base)) return false;
+  const d = path.join(configDir, 'filter.d', base);
+  return existsSync(`${d}.conf`) || existsSync(`${d}.local`) || existsSync(base.endsWith('.conf') ? d : `${d}.conf`);
+}
+
+function literalSpec(failregex: string[], ignoreregex: string[], args: RegexArgs): FilterSpec {
+  return {
+    name: '',
+    file: null,
+    options: {},
+    failregex,
+    ignoreregex,
+    prefregex: null,
+    datepattern: args.datepattern ?? null,
+    maxlines: args.maxlines ?? 1,
+    journalmatch: [],
+    json: null,
+    origin: { file: '<command line>', section: 'Definition' },
+  };
+}
+
+const command: CommandModule<{ json: boolean }, RegexArgs> = {
+  command: 'regex <log> <filter> [ignoreregex]',
+  describe: 'test a filter or regex against a log file or a line, offline (like fail2ban-regex)',
+  builder: (y: Argv<{ json: boolean }>) =>
+    y
+      .positional('log', { type: 'string', describe: 'log file, or one log line', demandOption: true })
+      .positional('filter', { type: 'string', describe: 'filter name[k=v], filter file, or a failregex', demandOption: true })
+      .positional('ignoreregex', { type: 'string', describe: 'an ignoreregex, or a filter whose ignoreregex to use' })
+      .option('config-dir', { type: 'string', default: '/etc/aegis', requiresArg: true, describe: 'config directory holding filter.d/' })
+      .option('now', { type: 'number', requiresArg: true, describe: 'epoch seconds used as "now" (env AEGIS_NOW)' })
+      .option('timezone', { type: 'string', requiresArg: true, describe: 'IANA zone for dates without one (default: TZ)' })
+      .option('datepattern', { type: 'string', requiresArg: true, describe: 'datepattern for a literal regex' })
+      .option('maxlines', { type: 'number', requiresArg: true, describe: 'maxlines for a literal regex' }) as unknown as Argv<RegexArgs>,
+  handler: (argv: ArgumentsCamelCase<RegexArgs>) => {
+    const out = { json: argv.json };
+    const configDir = argv['config-dir'];
+    // now: --now, else AEGIS_NOW, else the clock
+    let fixedNow: number | null = null;
+    if (argv.now !== undefined) fixedNow = argv.now;
+    else if (process.env['AEGIS_NOW'] !== undefined && process.env['AEGIS_NOW'] !== '') fixedNow = Number(process.env['AEGIS_NOW']);
+    if (fixedNow !== null && !Number.isFinite(fixedNow)) {
+      fail(out, ExitCode.USAGE, ErrorCode.CONFIG_VALUE, `--now: expected epoch seconds, got ${JSON.stringify(argv.now ?? process.env['AEGIS_NOW'])}`);
+      return;
+    }
+    const timezone = argv.timezone ?? (process.env['TZ'] || undefined);
+    if (timezone !== undefined && !ZoneConverter.isValid(timezone)) {
+      fail(out, ExitCode.USAGE, ErrorCode.CONFIG_VALUE, `--timezone: unknown time zone ${JSON.stringify(timezone)}`);
+      return;
+    }
+
+    // the filter
+    let spec: FilterSpec;
+    let filterLabel: string;
+    if (looksLikeFilter(argv.filter, configDir)) {
+      const r = loadFilter(configDir, argv.filter);
+      const err = r.diagnostics.find((d) => d.severity === 'error');
+      if (r.filter === null || err !== undefined) {
+        fail(out, ExitCode.USAGE, err?.code ?? ErrorCode.FILTER_NOT_FOUND, err ? formatDiagnostic(err) : `filter ${argv.filter} could not be loaded`);
+        return;
+      }
+      spec = r.filter;
+      if (argv.datepattern !== undefined) spec = { ...spec, datepattern: argv.datepattern };
+      if (argv.maxlines !== undefined) spec = { ...spec, maxlines: argv.maxlines };
+      filterLabel = `filter file : ${spec.name}${Object.keys(spec.options).length ? `[${Object.entries(spec.options).map(([k, v]) => `${k}=${v}`).join(', ')}]` : ''}, basedir: ${configDir}`;
+    } else {
+      spec = literalSpec([argv.filter], [], argv);
+      filterLabel = `failregex : ${argv.filter}`;
+    }
+    if (argv.ignoreregex !== undefined) {
+      let extra: readonly string[] = [argv.ignoreregex];
+      if (looksLikeFilter(argv.ignoreregex, configDir)) {
+        const r = loadFilter(configDir, argv.ignoreregex);
+        if (r.filter === null) {
+          const e = r.diagnostics.find((d) => d.severity === 'error');
+          fail(out, ExitCode.USAGE, e?.code ?? ErrorCode.FILTER_NOT_FOUND, e ? formatDiagnostic(e) : `filter ${argv.ignoreregex} could not be loaded`);
+          return;
+        }
+        extra = r.filter.ignoreregex;
+      }
+      spec = { ...spec, ignoreregex: [...spec.ignoreregex, ...extra] };
+    }
+    const { filter, diagnostics } = compileFilter(spec);
+    if (filter === null && spec.file === null && /^[\w.-]+(?:\[.*\])?$/s.test(argv.filter)) {
+      // a bare word that is no filter file and no usable regex: say what was looked for
+      const where = path.join(configDir, 'filter.d', `${argv.filter.replace(/\[.*$/s, '')}.conf`);
+      fail(out, ExitCode.USAGE, ErrorCode.FILTER_NOT_FOUND, `filter ${JSON.stringify(argv.filter)} not found (no ${where} or .local), and as a regex it has no <HOST>/<F-ID>`);
+      return;
+    }
+    if (filter === null) {
+      for (const d of diagnostics.slice(1)) process.stderr.write(`aegis-ban: ${formatDiagnostic(d)}\n`);
+      const d = diagnostics[0];
+      fail(out, ExitCode.USAGE, d?.code ?? ErrorCode.REGEX_INVALID, d ? formatDiagnostic(d) : 'filter did not compile');
+      return;
+    }
+    const clockNow = (): number => (fixedNow !== null ? fixedNow : Date.now() / 1000);
+    const matcher = filter.createMatcher({ now: clockNow, ...(timezone ? { timezone } : {}) }) as DetailedMatcher;
+
+    // the input: a file, else the argument is itself one line
+    let buf: Buffer;
+    let inputLabel: string;
+    let isFile = false;
+    try {
+      isFile = statSync(argv.log).isFile();
+    } catch {
+      isFile = false;
+    }
+    if (isFile) {
+      try {
+        buf = readFileSync(argv.log);
+      } catch (e) {
+        fail(out, ExitCode.USAGE, ErrorCode.CONFIG_MISSING, `cannot read ${argv.log}: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      inputLabel = `log file : ${argv.log}`;
+    } else {
+      buf = Buffer.from(argv.log.endsWith('\n') ? argv.log : `${argv.log}\n`, 'utf8');
+      inputLabel = 'log line : (given on the command line)';
+    }
+
+    const started = process.hrtime.bigint();
+    const scanner = createLineScanner(filter.literals);
+    const literals = filter.literals;
+    let total = 0;
+    let skipped = 0;
+    let matched = 0;
+    let ignored = 0;
+    const templateHits = new Map<string, number>();
+    const w = argv.json ? new LineWriter() : null;
+    // line numbers: count newlines between candidate lines
+    let lineNo = 0;
+    let pos = 0;
+    const emitNonCandidates = (upTo: number): void => {
+      // lines wholly before byte `upTo` were not candidates: misses (or comments / blanks)
+      while (pos < upTo) {
+        let nl = buf.indexOf(10, pos);
+        if (nl < 0 || nl >= upTo) nl = Math.min(upTo, nl < 0 ? buf.length : nl);
+        lineNo++;
+        total++;
+        const first = buf[pos];
+        const blankOrComment = first === 35 /* # */ || isBlank(buf, pos, nl);
+        if (blankOrComment) skipped++;
+        if (w) w.write(blankOrComment ? `{"line":${lineNo},"skipped":true}` : `{"line":${lineNo},"match":false,"host":null,"time":null,"attempts":0,"fields":{}}`);
+        pos = nl + 1;
+      }
+    };
+    scanner.scan(buf, (start, end) => {
+      emitNonCandidates(start);
+      lineNo++;
+      total++;
+      pos = end + 1;
+      const text = decodeLine(buf, start, end);
+      if (text.startsWith('#') || text.trim() === '') {
+        skipped++;
+        if (w) w.write(`{"line":${lineNo},"skipped":true}`);
+        return;
+      }
+      const r = matcher.matchDetailed(text);
+      const tpl = matcher.lineTemplate;
+      if (tpl !== null) templateHits.set(tpl, (templateHits.get(tpl) ?? 0) + 1);
+      const o = r.outcome;
+      if (o.kind === 'fail') {
+        matched++;
+        if (w) {
+          const time = o.time ?? clockNow();
+          w.write(JSON.stringify({ line: lineNo, match: true, host: o.host, time, attempts: o.attempts, fields: o.fields }));
+        }
+        return;
+      }
+      // like fail2ban-regex: lines hidden by ignoreregex and <F-NOFAIL> / pending matches
+      if (o.kind === 'ignored' || o.kind === 'pending') ignored++;
+      if (w) w.write(`{"line":${lineNo},"match":false,"host":null,"time":null,"attempts":0,"fields":{}}`);
+    });
+    emitNonCandidates(buf.length);
+    if (w) {
+      w.flush();
+      process.exitCode = ExitCode.OK;
+      return;
+    }
+    const secs = Number(process.hrtime.bigint() - started) / 1e9;
+    const lines: string[] = [];
+    lines.push('', 'Running tests', '=============', '');
+    lines.push(`Use   ${filterLabel}`);
+    lines.push(`Use      datepattern : ${spec.datepattern ?? 'Default Detectors'}`);
+    lines.push(`Use   ${inputLabel}`);
+    lines.push('', 'Results', '=======', '');
+    const hits = matcher.hits;
+    lines.push(`Failregex: ${hits.reduce((a, b) => a + b, 0)} total`);
+    if (spec.failregex.length > 0) {
+      lines.push('|-  #) [# of hits] regular expression');
+      spec.failregex.forEach((re, i) => lines.push(`|   ${i + 1}) [${hits[i] ?? 0}] ${re}`));
+      lines.push('`-');
+    }
+    if (spec.json) lines.push(`JSON rules: ${spec.json.fail.length} (host from ${spec.json.hostPath.join('.')})`);
+    lines.push('', `Ignoreregex: ${matcher.ignoreHits.reduce((a, b) => a + b, 0)} total`);
+    if (spec.ignoreregex.length > 0) {
+      lines.push('|-  #) [# of hits] regular expression');
+      spec.ignoreregex.forEach((re, i) => lines.push(`|   ${i + 1}) [${matcher.ignoreHits[i] ?? 0}] ${re}`));
+      lines.push('`-');
+    }
+    lines.push('', 'Date template hits:', '|- [# of hits] date format');
+    for (const [name, n] of [...templateHits].sort((a, b) => b[1] - a[1])) lines.push(`|  [${n}] ${name}`);
+    lines.push('`-', '');
+    const considered = total - skipped;
+    lines.push(`Lines: ${considered} lines, ${ignored} ignored, ${matched} matched, ${considered - ignored - matched} missed`);
+    if (skipped > 0) lines.push(`(${skipped} comment or blank lines skipped)`);
+    lines.push(`[processed in ${secs.toFixed(2)} sec${literals ? `, prefilter literals: ${filter.literals!.map((l) => JSON.stringify(l)).join(' ')}` : ''}]`, '');
+    process.stdout.write(lines.join('\n'));
+    process.exitCode = ExitCode.OK;
+  },
+};
+
+function isBlank(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    if (c !== 32 && c !== 9 && c !== 13) return false;
+  }
+  return true;
+}
+
+/** buffered stdout: a million small writes would dominate the run time */
+class LineWriter {
+  #parts: string[] = [];
+  #size = 0;
+  write(s: string): void {
+    this.#parts.push(s);
+    this.#size += s.length + 1;
+    if (this.#size > 1 << 20) this.flush();
+  }
+  flush(): void {
+    if (this.#parts.length === 0) return;
+    process.stdout.write(this.#parts.join('\n') + '\n');
+    this.#parts = [];
+    this.#size = 0;
+  }
+}
+
+export default command;

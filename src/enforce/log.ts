@@ -1,0 +1,36 @@
+/**
+ * The `log` enforcer: decide and record only. Used when asked for, under --dry-run, and as
+ * the loud fallback when XDP cannot load. It keeps the same view of entries an enforcer keyed
+ * by address would, so `aegis-ban status` reports what would be in the kernel.
+ */
+import type { Enforcer, EnforcedBan, EnforcerContext } from './enforcer.js';
+import type { Logger } from 'pino';
+
+export function createLogEnforcer(opts: { reason?: string } = {}): Enforcer {
+  const entries = new Map<string, number>();
+  let log: Logger | null = null;
+  const key = (b: EnforcedBan) => `${b.network}/${b.prefix}`;
+  return {
+    kind: 'log',
+    async start(ctx: EnforcerContext) {
+      log = ctx.log;
+    },
+    async ban(bans) {
+      for (const b of bans) entries.set(key(b), (entries.get(key(b)) ?? 0) + 1);
+      log?.debug({ enforcer: 'log', entries: bans.length }, 'log enforcer: bans recorded, nothing enforced');
+    },
+    async unban(bans) {
+      for (const b of bans) {
+        const n = (entries.get(key(b)) ?? 1) - 1;
+        if (n <= 0) entries.delete(key(b));
+        else entries.set(key(b), n);
+      }
+    },
+    describe() {
+      return { kind: 'log', enforcing: false, entries: entries.size, ...(opts.reason ? { fallback_reason: opts.reason } : {}) };
+    },
+    async stop() {
+      entries.clear();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Worker thread entry (piscina). Stateless with respect to the log stream: each task carries
+ * the batch (a SharedArrayBuffer view shared by every jail's task), the jail's filter spec and
+ * the lines to skip. The only thing kept between tasks is a cache of compiled filters, keyed
+ * by a hash of the spec, so each filter is compiled once per thread.
+ *
+ * Progress is published per candidate line in a shared Int32Array ([line offset, heartbeat])
+ * so the host's watchdog can tell a slow batch from a line stuck in a catastrophic regex, kill
+ * this thread, and retry the batch without that line.
+ */
+import { compileFilter } from './match/filter.js';
+import { decodeLine } from './scan.js';
+import { createLineScanner, type LineScanner } from './match/prefilter.js';
+import type { FilterSpec } from '../config/types.js';
+import type { CompiledFilter, LineMatcher } from './types.js';
+
+export interface MatchTask {
+  readonly jail: string;
+  readonly filterKey: string;
+  /** the FilterSpec as JSON, in shared memory; parsed once per worker per key */
+  readonly spec: Uint8Array;
+  readonly data: Uint8Array;
+  /** byte offsets of lines to skip (they timed out before) */
+  readonly skip: readonly number[];
+  /** Int32Array(2) over a SharedArrayBuffer: [offset of the line being matched, heartbeat] */
+  readonly progress: Int32Array;
+  /** epoch seconds: lines without a date get this time */
+  readonly now: number;
+  readonly timezone?: string;
+}
+
+export interface RawMatch {
+  readonly host: string;
+  readonly time: number | null;
+  readonly fields: Readonly<Record<string, string>>;
+  /** byte offset of the line in the batch */
+  readonly offset: number;
+  readonly attempts: number;
+}
+
+export interface MatchTaskResult {
+  readonly matches: RawMatch[];
+  readonly candidates: number;
+  readonly error?: string;
+}
+
+interface CacheEntry {
+  readonly filter: CompiledFilter;
+  /** searches the raw batch for the filter's literals before any line is decoded */
+  readonly scanner: LineScanner;
+  readonly matchers: Map<string, LineMatcher>;
+}
+
+const MAX_CACHED = 256;
+const cache = new Map<string, CacheEntry | { error: string }>();
+let taskNow = Date.now() / 1000;
+
+function compiled(task: MatchTask): CacheEntry | { error: string } {
+  let c = cache.get(task.filterKey);
+  if (!c) {
+    const spec = JSON.parse(Buffer.from(task.spec.buffer, task.spec.byteOffset, task.spec.byteLength).toString('utf8')) as FilterSpec;
+    const { filter, diagnostics } = compileFilter(spec);
+    c = filter
+      ? { filter, scanner: createLineScanner(filter.literals), matchers: new Map() }
+      : { error: diagnostics.map((d) => d.message).join('; ') || 'filter did not compile' };
+    if (cache.size >= MAX_CACHED) {
+      const oldest = cache.keys().next();
+      if (!oldest.done) cache.delete(oldest.value);
+    }
+    cache.set(task.filterKey, c);
+  }
+  return c;
+}
+
+export default function match(task: MatchTask): MatchTaskResult {
+  taskNow = task.now;
+  const progress = task.progress;
+  Atomics.store(progress, 1, 1);
+  const c = compiled(task);
+  if ('error' in c) return { matches: [], candidates: 0, error: c.error };
+  const tz = task.timezone ?? '';
+  let matcher = c.matchers.get(tz);
+  if (!matcher) {
+    matcher = c.filter.createMatcher({ now: () => taskNow, ...(task.timezone ? { timezone: task.timezone } : {}) });
+    c.matchers.set(tz, matcher);
+  }
+  const buf = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
+  const skip = task.skip.length > 0 ? new Set(task.skip) : null;
+  const matches: RawMatch[] = [];
+  let candidates = 0;
+  const m = matcher;
+  c.scanner.scan(buf, (start, end) => {
+    if (skip?.has(start)) return;
+    candidates++;
+    Atomics.store(progress, 0, start);
+    Atomics.add(progress, 1, 1);
+    const out = m.match(decodeLine(buf, start, end));
+    if (out.kind === 'fail') {
+      matches.push({ host: out.host, time: out.time, fields: out.fields, offset: start, attempts: out.attempts });
+    }
+  });
+  return { matches, candidates };
+}

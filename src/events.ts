@@ -1,0 +1,130 @@
+/**
+ * Log and count in one place: one function per internal event = one log line + one counter.
+ * Repeated error lines (a bad log line per second, a flapping source) are rate-limited per
+ * kind so a hostile input cannot flood the journal; the counters still count every one.
+ */
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics/catalog.js';
+import type { SourceErrorKind } from './sources/source.js';
+
+export interface BanEventData {
+  readonly jail: string;
+  readonly ip: string;
+  readonly network: string;
+  readonly prefix: number;
+  readonly since: number;
+  readonly expires: number | null;
+  readonly bantime: number;
+  readonly banCount: number;
+  readonly source: 'auto' | 'manual';
+  readonly failures?: number;
+}
+
+export type UnbanReason = 'expired' | 'manual' | 'reload';
+
+/** at most `burst` lines per kind per `windowMs`, then one "suppressed N" line */
+class LogLimiter {
+  readonly #state = new Map<string, { start: number; n: number; suppressed: number }>();
+  constructor(
+    readonly burst = 10,
+    readonly windowMs = 60_000,
+  ) {}
+  allow(kind: string, now = Date.now()): { ok: boolean; suppressed: number } {
+    let s = this.#state.get(kind);
+    if (!s || now - s.start >= this.windowMs) {
+      const suppressed = s?.suppressed ?? 0;
+      s = { start: now, n: 0, suppressed: 0 };
+      this.#state.set(kind, s);
+      s.n++;
+      return { ok: true, suppressed };
+    }
+    s.n++;
+    if (s.n <= this.burst) return { ok: true, suppressed: 0 };
+    s.suppressed++;
+    return { ok: false, suppressed: 0 };
+  }
+}
+
+export class Events {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly #limiter = new LogLimiter();
+
+  constructor(log: Logger, metrics: Metrics) {
+    this.log = log;
+    this.metrics = metrics;
+  }
+
+  banned(b: BanEventData, latencySeconds: number | null): void {
+    this.metrics.bans.inc({ jail: b.jail, source: b.source });
+    if (b.source === 'auto') this.metrics.autobans.inc({ reason: 'log' });
+    if (latencySeconds !== null) this.metrics.banLatency.observe(latencySeconds);
+    const target = b.prefix === (b.ip.includes(':') ? 128 : 32) ? b.ip : `${b.network}/${b.prefix}`;
+    this.log.warn(
+      {
+        event: 'ban',
+        jail: b.jail,
+        ip: b.ip,
+        target,
+        reason: b.source === 'auto' ? 'maxretry' : 'manual',
+        failures: b.failures,
+        count: b.banCount,
+        bantime: b.bantime,
+        expires: b.expires === null ? null : new Date(b.expires * 1000).toISOString(),
+        latency_ms: latencySeconds === null ? undefined : Math.round(latencySeconds * 1e4) / 10,
+      },
+      `[${b.jail}] Ban ${target}`,
+    );
+  }
+
+  unbanned(b: BanEventData, reason: UnbanReason): void {
+    this.metrics.unbans.inc({ jail: b.jail, reason });
+    const target = b.prefix === (b.ip.includes(':') ? 128 : 32) ? b.ip : `${b.network}/${b.prefix}`;
+    this.log.info(
+      { event: 'unban', jail: b.jail, ip: b.ip, target, reason, count: b.banCount, expires: b.expires === null ? null : new Date(b.expires * 1000).toISOString() },
+      `[${b.jail}] Unban ${target}`,
+    );
+  }
+
+  enforcerFailed(operation: string, message: string): void {
+    if (this.#limiter.allow(`enforcer:${operation}`).ok) {
+      this.log.error({ event: 'enforcer_error', operation }, `enforcer ${operation} failed: ${message}`);
+    }
+  }
+
+  drift(kind: 'missing' | 'stale', n: number): void {
+    if (n <= 0) return;
+    this.metrics.enforcerDrift.inc({ kind }, n);
+    this.log.warn({ event: 'enforcer_drift', kind, entries: n }, `kernel state differed from the ban table: ${n} ${kind} entries repaired`);
+  }
+
+  sourceError(kind: SourceErrorKind | string, message: string): void {
+    this.metrics.sourceErrors.inc({ kind });
+    const gate = this.#limiter.allow(`source:${kind}`);
+    if (gate.ok) this.log.warn({ event: 'source_error', kind, suppressed: gate.suppressed || undefined }, message);
+  }
+
+  regexTimeout(jail: string, source: string, lineBytes: number): void {
+    this.metrics.regexTimeouts.inc({ jail });
+    const gate = this.#limiter.allow(`regex-timeout:${jail}`);
+    if (gate.ok) {
+      this.log.error(
+        { event: 'regex_timeout', jail, source, line_bytes: lineBytes, suppressed: gate.suppressed || undefined },
+        `[${jail}] filter ran too long on a line of ${source}: line skipped, worker replaced`,
+      );
+    }
+  }
+
+  ignoredFailure(jail: string, ip: string, why: string): void {
+    if (this.#limiter.allow(`ignore:${jail}`, Date.now()).ok) {
+      this.log.info({ event: 'ignore', jail, ip, why }, `[${jail}] Ignore ${ip} by ${why}`);
+    }
+  }
+
+  badHost(jail: string, host: string): void {
+    this.metrics.sourceErrors.inc({ kind: 'bad_host' });
+    if (this.#limiter.allow(`badhost:${jail}`).ok) {
+      this.log.warn({ event: 'bad_host', jail, host: host.slice(0, 100) }, `[${jail}] failure id is not an IP address (no DNS look-ups): skipped`);
+    }
+  }
+}

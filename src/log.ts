@@ -1,0 +1,98 @@
+/**
+ * pino set-up. JSON lines on stdout. Under systemd (JOURNAL_STREAM set) every line also carries
+ * its syslog priority so `journalctl -p warning` filters work.
+ * Audit lines (bans, unbans) go through the same logger synchronously: a ban that was logged
+ * was logged before the daemon could die.
+ *
+ * How the priority reaches journald: a service's stdout is a stream socket to journald, which
+ * reads a `<N>` prefix at the start of each line as that line's syslog priority (SyslogLevelPrefix=,
+ * on by default) and strips it. A JSON field named PRIORITY would only be text inside MESSAGE.
+ * So under the journal each line is written as `<4>{"level":"warn",…}`.
+ *
+ * JOURNAL_STREAM is inherited by every child, including ones whose stdout was redirected to a
+ * file or pipe, so it alone does not prove stdout is the journal: systemd.exec(5) says to compare
+ * its `device:inode` with fstat() of the fd, which is what `isJournalStream` does.
+ */
+import { fstatSync } from 'node:fs';
+import { pino, type Logger, type DestinationStream } from 'pino';
+import type { LogLevel } from './config/types.js';
+
+export type { Logger };
+
+const SYSLOG_PRIORITY: Readonly<Record<string, number>> = {
+  trace: 7,
+  debug: 7,
+  info: 6,
+  warn: 4,
+  error: 3,
+  fatal: 2,
+};
+
+/** pino's numeric level → syslog priority (debug 7 … emerg 0). */
+export function syslogPriority(levelValue: number): number {
+  if (levelValue >= 60) return 2; // fatal → crit
+  if (levelValue >= 50) return 3; // error → err
+  if (levelValue >= 40) return 4; // warn → warning
+  if (levelValue >= 30) return 6; // info → info
+  return 7; // debug, trace → debug
+}
+
+export interface LoggerOptions {
+  readonly level: LogLevel;
+  /** default process.stdout (fd 1) */
+  readonly destination?: number;
+  /**
+   * Prefix each line with its `<N>` syslog priority. Default: on when JOURNAL_STREAM names the
+   * destination fd (systemd connected it to journald).
+   */
+  readonly journal?: boolean;
+}
+
+/** True when `env` (JOURNAL_STREAM, "device:inode") names the open file behind `fd`. */
+export function isJournalStream(fd: number, env: string | undefined = process.env.JOURNAL_STREAM): boolean {
+  if (env === undefined) return false;
+  const m = /^(\d+):(\d+)$/.exec(env.trim());
+  if (!m) return false;
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    return st.dev === BigInt(m[1] as string) && st.ino === BigInt(m[2] as string);
+  } catch {
+    return false;
+  }
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const fd = options.destination ?? 1;
+  const journal = options.journal ?? isJournalStream(fd);
+  const sink = pino.destination({ dest: fd, sync: true });
+  return pino(
+    {
+      level: options.level,
+      base: { name: 'aegisd' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        level(label: string, number: number) {
+          return { level: label, levelValue: number };
+        },
+      },
+    },
+    journal ? prioritized(sink) : sink,
+  );
+}
+
+/**
+ * A destination that writes `<N>` before each line. pino tells a stream the level of the line it
+ * is about to write through `lastLevel` when the stream sets the `pino.metadata` symbol.
+ */
+function prioritized(sink: DestinationStream): DestinationStream {
+  const stream = {
+    [Symbol.for('pino.metadata')]: true,
+    lastLevel: 30,
+    write(line: string): void {
+      sink.write(`<${syslogPriority(stream.lastLevel)}>${line}`);
+    },
+  };
+  return stream;
+}
+
+export { SYSLOG_PRIORITY };

@@ -1,0 +1,174 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, fstatSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import net from 'node:net';
+import { createLogger, isJournalStream, syslogPriority } from '../../src/log.js';
+
+const dir = mkdtempSync(join(tmpdir(), `aegis-log-${process.pid}-`));
+const distLog = resolve('dist/log.js');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function devIno(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
+  return `${st.dev}:${st.ino}`;
+}
+
+describe('log: syslog priorities', () => {
+  it('maps pino levels to syslog priorities', () => {
+    expect([10, 20, 30, 40, 50, 60].map(syslogPriority)).toEqual([7, 7, 6, 4, 3, 2]);
+  });
+
+  it('detects the journal only when JOURNAL_STREAM names the destination fd', () => {
+    const f = join(dir, 'a');
+    const fd = openSync(f, 'w');
+    try {
+      expect(isJournalStream(fd, undefined)).toBe(false);
+      expect(isJournalStream(fd, devIno(fd))).toBe(true);
+      expect(isJournalStream(fd, '1:2')).toBe(false);
+      expect(isJournalStream(fd, 'garbage')).toBe(false);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('prefixes each line with <N> under the journal and writes plain JSON otherwise', () => {
+    const f = join(dir, 'b');
+    const fd = openSync(f, 'w');
+    const saved = process.env.JOURNAL_STREAM;
+    try {
+      process.env.JOURNAL_STREAM = devIno(fd);
+      const log = createLogger({ level: 'debug', destination: fd });
+      log.debug('d');
+      log.info('i');
+      log.child({ jail: 'sshd' }).warn('w');
+      log.error('e');
+      process.env.JOURNAL_STREAM = '0:0';
+      createLogger({ level: 'info', destination: fd }).info('plain');
+    } finally {
+      if (saved === undefined) delete process.env.JOURNAL_STREAM;
+      else process.env.JOURNAL_STREAM = saved;
+      closeSync(fd);
+    }
+    const lines = readFileSync(f, 'utf8').trim().split('\n');
+    expect(lines.map((l) => l.slice(0, 3))).toEqual(['<7>', '<6>', '<4>', '<3>', '{"l']);
+    for (const l of lines) JSON.parse(l.replace(/^<\d>/, ''));
+    expect(JSON.parse(lines[2]!.slice(3))).toMatchObject({ level: 'warn', jail: 'sshd', msg: 'w' });
+  });
+});
+
+/**
+ * journald out, end to end: a real systemd-journald (in its own namespace so it cannot meet
+ * another test's journald), a child process whose stdout is connected to journald's stdout
+ * socket the way systemd connects a service (stream header with level_prefix=1, JOURNAL_STREAM
+ * = device:inode of that socket), and journalctl reading what was stored.
+ */
+const canJournal =
+  process.getuid?.() === 0 && existsSync('/lib/systemd/systemd-journald') && spawnSync('journalctl', ['--version']).status === 0;
+
+describe.skipIf(!canJournal || !existsSync(distLog))('log: journald', () => {
+  const ns = `aegistest${process.pid}`;
+  const sockDir = `/run/systemd/journal.${ns}`;
+  let journald: ChildProcess | undefined;
+  let machineId = '';
+
+  afterAll(async () => {
+    if (journald?.pid !== undefined && journald.exitCode === null) {
+      const exited = new Promise((r) => journald!.once('exit', r));
+      process.kill(journald.pid, 'SIGTERM');
+      await exited;
+    }
+    rmSync(sockDir, { recursive: true, force: true });
+    if (machineId !== '') {
+      rmSync(`/var/log/journal/${machineId}.${ns}`, { recursive: true, force: true });
+      rmSync(`/run/log/journal/${machineId}.${ns}`, { recursive: true, force: true });
+    }
+  });
+
+  async function startJournald(): Promise<void> {
+    machineId = readFileSync('/etc/machine-id', 'utf8').trim();
+    journald = spawn('/lib/systemd/systemd-journald', [ns], { stdio: 'ignore' });
+    for (let i = 0; i < 100 && !existsSync(join(sockDir, 'stdout')); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!existsSync(join(sockDir, 'stdout'))) throw new Error('systemd-journald did not create its stdout socket');
+  }
+
+  function runScriptOnJournal(identifier: string, script: string, extraEnv: Record<string, string> = {}): Promise<number | null> {
+    const file = join(dir, `${identifier}.mjs`);
+    writeFileSync(file, script);
+    return new Promise((resolveRun, reject) => {
+      const sock = net.connect(join(sockDir, 'stdout'), () => {
+        // identifier, unit id, default priority, level_prefix, forward to syslog/kmsg/console
+        sock.write(`${identifier}\n\n6\n1\n0\n0\n0\n`);
+        const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+        const child = spawn(process.execPath, [file], {
+          stdio: ['ignore', sock, 'inherit'],
+          env: { ...process.env, JOURNAL_STREAM: devIno(fd), ...extraEnv },
+        });
+        child.on('error', reject);
+        child.on('close', (code) => {
+          sock.end();
+          resolveRun(code);
+        });
+      });
+      sock.on('error', reject);
+    });
+  }
+
+  function journal(identifier: string, args: string[] = []): Array<Record<string, string>> {
+    const r = spawnSync('journalctl', [`--namespace=${ns}`, '-o', 'json', '--no-pager', `SYSLOG_IDENTIFIER=${identifier}`, ...args], {
+      encoding: 'utf8',
+    });
+    return r.stdout
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as Record<string, string>);
+  }
+
+  async function waitFor(identifier: string, n: number): Promise<Array<Record<string, string>>> {
+    let got: Array<Record<string, string>> = [];
+    for (let i = 0; i < 100; i++) {
+      got = journal(identifier);
+      if (got.length >= n) return got;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return got;
+  }
+
+  it('stores each line with the PRIORITY of its level, and -p warning shows warnings and errors only', async () => {
+    await startJournald();
+    const id = `aegis-log-${process.pid}`;
+    const code = await runScriptOnJournal(
+      id,
+      `import { createLogger } from ${JSON.stringify(distLog)};
+const log = createLogger({ level: 'debug' });
+log.debug('a debug line');
+log.info({ jail: 'sshd', ip: '198.51.100.7' }, 'ban');
+log.warn('a warning');
+log.error('an error');
+log.child({ component: 'metrics' }).warn('a child warning');
+`,
+    );
+    expect(code).toBe(0);
+    const entries = await waitFor(id, 5);
+    expect(entries.map((e) => [e.PRIORITY, JSON.parse(e.MESSAGE ?? '{}').msg])).toEqual([
+      ['7', 'a debug line'],
+      ['6', 'ban'],
+      ['4', 'a warning'],
+      ['3', 'an error'],
+      ['4', 'a child warning'],
+    ]);
+    // The prefix is consumed by journald: MESSAGE is the JSON line itself.
+    for (const e of entries) expect(e.MESSAGE?.startsWith('{')).toBe(true);
+    const warnings = journal(id, ['-p', 'warning']);
+    expect(warnings.map((e) => JSON.parse(e.MESSAGE ?? '{}').level)).toEqual(['warn', 'error', 'warn']);
+  });
+
+  it('does not prefix when JOURNAL_STREAM was inherited but stdout is not the journal', async () => {
+    const id = `aegis-pipe-${process.pid}`;
+    const file = join(dir, `${id}.mjs`);
+    writeFileSync(file, `import { createLogger } from ${JSON.stringify(distLog)};\ncreateLogger({ level: 'info' }).warn('to a pipe');\n`);
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', env: { ...process.env, JOURNAL_STREAM: '9:12345' } });
+    expect(r.stdout.startsWith('{"level":"warn"')).toBe(true);
+  });
+});

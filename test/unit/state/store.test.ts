@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { StateStore, type StoredBan } from '../../../src/state/store.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+const ban = (ip: string, expires: number | null = 2_000_000_000): StoredBan => ({
+  jail: 'sshd',
+  ip,
+  network: ip,
+  prefix: 32,
+  family: 4,
+  since: 1_700_000_000,
+  expires,
+  bantime: 600,
+  banCount: 1,
+  source: 'auto',
+  fields: {},
+});
+
+let cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const c of cleanups) c();
+  cleanups = [];
+});
+
+describe('state store', () => {
+  it('a flushed ban survives a crash (no close): the journal is replayed on open', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const s = await StateStore.open(dir);
+    s.putBan(ban('198.51.100.1'));
+    s.setFile({ path: '/var/log/x.log', dev: 1, ino: 2, firstLineHash: 'h', offset: 1234 });
+    await s.flush();
+    // simulate kill -9: never close, open a second store on the same dir
+    const again = await StateStore.open(dir);
+    expect(again.bans().map((b) => b.ip)).toEqual(['198.51.100.1']);
+    expect(again.getFile('/var/log/x.log')?.offset).toBe(1234);
+  });
+
+  it('an unban recorded after the ban wins on replay', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const s = await StateStore.open(dir);
+    s.putBan(ban('198.51.100.1'));
+    s.putBan(ban('198.51.100.2'));
+    await s.flush();
+    s.deleteBan('sshd', '198.51.100.1', 32);
+    await s.flush();
+    const again = await StateStore.open(dir);
+    expect(again.bans().map((b) => b.ip)).toEqual(['198.51.100.2']);
+  });
+
+  it('a torn last journal line (crash mid-write) is ignored, earlier records kept', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const s = await StateStore.open(dir);
+    s.putBan(ban('198.51.100.1'));
+    await s.flush();
+    appendFileSync(join(dir, 'journal.ndjson'), '{"t":"ban","b":{"jail":"ss');
+    const again = await StateStore.open(dir);
+    expect(again.bans().map((b) => b.ip)).toEqual(['198.51.100.1']);
+    expect(again.loadWarnings).toEqual([]);
+  });
+
+  it('close() folds the journal into the snapshot, written atomically', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const s = await StateStore.open(dir);
+    s.putBan(ban('198.51.100.1'));
+    s.putHistory('sshd|198.51.100.1', { count: 3, last: 1 });
+    await s.close();
+    expect(readFileSync(join(dir, 'journal.ndjson'), 'utf8')).toBe('');
+    const snap = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { bans: unknown[] };
+    expect(snap.bans).toHaveLength(1);
+    const again = await StateStore.open(dir);
+    expect(again.history('sshd|198.51.100.1')?.count).toBe(3);
+  });
+
+  it('concurrent flushes each resolve only once their records are on disk', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const s = await StateStore.open(dir);
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < 50; i++) {
+      s.putBan(ban(`198.51.100.${i}`));
+      all.push(s.flush());
+    }
+    await Promise.all(all);
+    const again = await StateStore.open(dir);
+    expect(again.bans()).toHaveLength(50);
+  });
+});
