@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 
 /** bytes of the first line hashed for identity (a longer first line is hashed by its prefix) */
-const HASH_BYTES = 4096;
+export const HASH_BYTES = 4096;
 /** bytes before the read offset kept to recognise a copy of the file */
 export const TAIL_BYTES = 256;
 
@@ -33,6 +33,21 @@ export async function firstLineHash(fh: FileHandle, size: number): Promise<{ has
   else if (bytesRead === HASH_BYTES) len = HASH_BYTES;
   else return { hash: '', len: 0 };
   return { hash: digest(buf.subarray(0, len)), len };
+}
+
+/**
+ * The same hash from the bytes at the start of the file as we read them; '' while they hold no
+ * complete first line. Hashing what was read, not re-reading the file, matters: a file
+ * truncated and rewritten between our read and a re-read would otherwise get the new content's
+ * hash, and its rewrite would go unnoticed.
+ */
+export function firstLineHashOf(head: Uint8Array): { hash: string; len: number } {
+  const nl = head.indexOf(0x0a);
+  let len: number;
+  if (nl >= 0 && nl < HASH_BYTES) len = nl + 1;
+  else if (head.length >= HASH_BYTES) len = HASH_BYTES;
+  else return { hash: '', len: 0 };
+  return { hash: digest(head.subarray(0, len)), len };
 }
 
 /** the TAIL_BYTES bytes before `end` */

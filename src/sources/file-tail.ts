@@ -22,6 +22,8 @@ import { concatOwned, LineChunker } from './line-chunker.js';
 import { readCopyRemainder, readRotatedRemainder, type RecoveryContext } from './file-recovery.js';
 import {
   firstLineHash,
+  firstLineHashOf,
+  HASH_BYTES,
   hashPrefix,
   isCopyOf,
   lastLineStart,
@@ -88,6 +90,8 @@ export class FileTail {
   #ino = 0;
   #hash = '';
   #hashLen = 0;
+  /** the file's first bytes as read from offset 0, while its first line is still incomplete */
+  #head: Buffer = Buffer.alloc(0);
   /** next byte to read from the descriptor */
   #readPos = 0;
   /** bytes below this existed when we started following the file: batches there are backlog */
@@ -258,6 +262,7 @@ export class FileTail {
     this.#backlogEnd = 0;
     this.#hash = '';
     this.#hashLen = 0;
+    this.#head = Buffer.alloc(0);
     this.#hashCheckedSize = -1;
     this.#tailBytes = Buffer.alloc(0);
     this.#tailEnd = 0;
@@ -350,6 +355,7 @@ export class FileTail {
     this.#copyWaitSince = null;
     this.#hash = h.hash;
     this.#hashLen = h.len;
+    this.#head = Buffer.alloc(0);
     this.#hashCheckedSize = st.size;
     const { offset, backlogEnd, inLongLine } = await this.#chooseStart(fh, st, h.hash);
     if (inLongLine === true) this.#chunker.startDiscarding();
@@ -473,6 +479,7 @@ export class FileTail {
       await this.#restartFromZero('rewritten');
       return bytesRead;
     }
+    if (this.#hash === '') this.#noteHead(buf.subarray(offset, offset + bytesRead));
     this.#readPos += bytesRead;
     const r = this.#chunker.push(buf, offset + bytesRead);
     if (r.cut > 0) {
@@ -492,15 +499,28 @@ export class FileTail {
       };
       // before delivery: the engine may transfer (detach) the batch's buffer
       this.#noteTail(r.cut > 0 ? null : r.data, this.#readPos - this.#chunker.pending);
-      await this.#deliver(batch);
-      if (this.#hash === '') {
+      if (this.#hash === '' && this.#readPos > this.#head.length) {
+        // we started past the first line (a partial line at open in tail mode): read it back
         const h = await firstLineHash(fh, this.#readPos);
         this.#hash = h.hash;
         this.#hashLen = h.len;
       }
+      await this.#deliver(batch);
       this.#record(this.#readPos - this.#chunker.pending);
     }
     return bytesRead;
+  }
+
+  /** bytes just read at #readPos: while they continue the file's start, they may complete its first line */
+  #noteHead(fresh: Buffer): void {
+    if (this.#readPos !== this.#head.length || this.#readPos >= HASH_BYTES) return;
+    this.#head = Buffer.concat([this.#head, fresh.subarray(0, HASH_BYTES - this.#readPos)]);
+    const h = firstLineHashOf(this.#head);
+    if (h.hash === '') return;
+    this.#hash = h.hash;
+    this.#hashLen = h.len;
+    this.#hashCheckedSize = this.#readPos + fresh.length;
+    this.#head = Buffer.alloc(0);
   }
 
   /** remember the last bytes delivered (to recognise a copy of this file after copytruncate) */

@@ -181,6 +181,27 @@ describe('file source', () => {
     expect(c.lines).toEqual([...nums(0, 25), ...nums(25, 60, 'longer-line-')]);
   });
 
+  it('notices a copytruncate that happens while the first lines it read are being delivered', async () => {
+    const dir = setup('ct-race');
+    const f = path.join(dir, 'app.log');
+    let rotated = false;
+    // the rotation runs inside the delivery of the first batch: the file no longer holds the
+    // lines just read when the source looks at it again, and its new first line is another
+    const c = collect(async () => {
+      if (rotated) return;
+      rotated = true;
+      copyFileSync(f, f + '.1');
+      truncateSync(f, 0);
+      appendFileSync(f, text(nums(5, 40, 'longer-line-')));
+    });
+    writeFileSync(f, '');
+    await startSource(c, { globs: [f] });
+    appendFileSync(f, text(nums(0, 5)));
+    await waitFor(() => c.lines.length >= 40, 'lines after the rotation');
+    await sleep(100);
+    expect(c.lines).toEqual([...nums(0, 5), ...nums(5, 40, 'longer-line-')]);
+  });
+
   it('follows delete + recreate', async () => {
     const dir = setup('del');
     const f = path.join(dir, 'app.log');
