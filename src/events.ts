@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics/catalog.js';
 import type { SourceErrorKind } from './sources/source.js';
+import { inOneWrite } from './log.js';
 
 export interface BanEventData {
   readonly jail: string;
@@ -55,6 +56,13 @@ export class Events {
     this.metrics = metrics;
   }
 
+  /** every ban of one burst, logged with one write */
+  bannedAll(bans: readonly { readonly ban: BanEventData; readonly latencySeconds: number | null }[]): void {
+    inOneWrite(this.log, () => {
+      for (const b of bans) this.banned(b.ban, b.latencySeconds);
+    });
+  }
+
   banned(b: BanEventData, latencySeconds: number | null): void {
     this.metrics.bans.inc({ jail: b.jail, source: b.source });
     if (b.source === 'auto') this.metrics.autobans.inc({ reason: 'log' });
@@ -75,6 +83,12 @@ export class Events {
       },
       `[${b.jail}] Ban ${target}`,
     );
+  }
+
+  unbannedAll(bans: readonly BanEventData[], reason: UnbanReason): void {
+    inOneWrite(this.log, () => {
+      for (const b of bans) this.unbanned(b, reason);
+    });
   }
 
   unbanned(b: BanEventData, reason: UnbanReason): void {

@@ -2,7 +2,8 @@
  * pino set-up. JSON lines on stdout. Under systemd (JOURNAL_STREAM set) every line also carries
  * its syslog priority so `journalctl -p warning` filters work.
  * Audit lines (bans, unbans) go through the same logger synchronously: a ban that was logged
- * was logged before the daemon could die.
+ * was logged before the daemon could die. A burst of them (thousands of bans decided from one
+ * batch) is written with one write(2) per 64 KiB instead of one per line: `inOneWrite`.
  *
  * How the priority reaches journald: a service's stdout is a stream socket to journald, which
  * reads a `<N>` prefix at the start of each line as that line's syslog priority (SyslogLevelPrefix=,
@@ -64,8 +65,8 @@ export function isJournalStream(fd: number, env: string | undefined = process.en
 export function createLogger(options: LoggerOptions): Logger {
   const fd = options.destination ?? 1;
   const journal = options.journal ?? isJournalStream(fd);
-  const sink = pino.destination({ dest: fd, sync: true });
-  return pino(
+  const sink = new BufferedSink(pino.destination({ dest: fd, sync: true, minLength: BURST_BYTES, maxWrite: 4 * BURST_BYTES }), journal);
+  const logger = pino(
     {
       level: options.level,
       base: { name: 'aegisd' },
@@ -76,23 +77,64 @@ export function createLogger(options: LoggerOptions): Logger {
         },
       },
     },
-    journal ? prioritized(sink) : sink,
+    sink,
   );
+  sinks.set(logger, sink);
+  return logger;
+}
+
+/** bytes gathered during a burst before they are written */
+const BURST_BYTES = 64 * 1024;
+
+interface SonicBoomLike extends DestinationStream {
+  flushSync(): void;
 }
 
 /**
- * A destination that writes `<N>` before each line. pino tells a stream the level of the line it
- * is about to write through `lastLevel` when the stream sets the `pino.metadata` symbol.
+ * Writes each line at once (synchronously) unless a burst is open, in which case lines are
+ * gathered and written when it closes. Under the journal it writes `<N>` before each line: pino
+ * tells a stream the level of the line it is about to write through `lastLevel` when the stream
+ * sets the `pino.metadata` symbol.
  */
-function prioritized(sink: DestinationStream): DestinationStream {
-  const stream = {
-    [Symbol.for('pino.metadata')]: true,
-    lastLevel: 30,
-    write(line: string): void {
-      sink.write(`<${syslogPriority(stream.lastLevel)}>${line}`);
-    },
-  };
-  return stream;
+class BufferedSink implements DestinationStream {
+  readonly [key: symbol]: unknown;
+  lastLevel = 30;
+  #depth = 0;
+  readonly #out: SonicBoomLike;
+  readonly #journal: boolean;
+
+  constructor(out: SonicBoomLike, journal: boolean) {
+    this.#out = out;
+    this.#journal = journal;
+    (this as Record<symbol, unknown>)[Symbol.for('pino.metadata')] = true;
+  }
+
+  write(line: string): void {
+    this.#out.write(this.#journal ? `<${syslogPriority(this.lastLevel)}>${line}` : line);
+    if (this.#depth === 0) this.#out.flushSync();
+  }
+
+  burst(fn: () => void): void {
+    this.#depth++;
+    try {
+      fn();
+    } finally {
+      if (--this.#depth === 0) this.#out.flushSync();
+    }
+  }
+}
+
+const sinks = new WeakMap<Logger, BufferedSink>();
+
+/**
+ * Run `fn` (synchronous: nothing may wait inside a burst) and write every line it logs with as
+ * few writes as possible, all before this returns. Child loggers share their parent's sink only
+ * through the parent, so pass the logger `createLogger` returned.
+ */
+export function inOneWrite(log: Logger, fn: () => void): void {
+  const sink = sinks.get(log);
+  if (sink) sink.burst(fn);
+  else fn();
 }
 
 export { SYSLOG_PRIORITY };

@@ -36,7 +36,7 @@ export function writeConfig(etc, { jails = {}, filters = {}, aegisConf = '' }) {
 export async function startDaemon(dir, etc, extra = []) {
   const port = await freePort();
   const socket = join(dir, 'aegis.sock');
-  const child = spawn(process.execPath, [AEGISD, '--config-dir', etc, '--socket', socket, '--state-dir', join(dir, 'state'), '--metrics-port', String(port), '--enforcer', 'log', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(process.env.AEGIS_NODE_FLAGS ? process.env.AEGIS_NODE_FLAGS.split(" ") : []), AEGISD, '--config-dir', etc, '--socket', socket, '--state-dir', join(dir, 'state'), '--metrics-port', String(port), '--enforcer', 'log', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const d = {
     child,
     port,

@@ -164,10 +164,12 @@ export class BanManager {
       },
     );
     const [, confirmedAt] = await Promise.all([durable, enforced]);
-    for (const a of applied) {
-      const latency = a.readAt !== undefined && confirmedAt !== null ? Math.max(0, confirmedAt - a.readAt) / 1000 : null;
-      this.#events.banned({ ...a.ban, failures: a.failures }, latency);
-    }
+    this.#events.bannedAll(
+      applied.map((a) => ({
+        ban: { ...a.ban, failures: a.failures },
+        latencySeconds: a.readAt !== undefined && confirmedAt !== null ? Math.max(0, confirmedAt - a.readAt) / 1000 : null,
+      })),
+    );
     this.#arm();
     return applied.map((a) => a.ban);
   }
@@ -188,7 +190,7 @@ export class BanManager {
       this.#events.enforcerFailed('unban', errorMessage(e));
     });
     await Promise.all([durable, enforced]);
-    for (const b of gone) this.#events.unbanned(b, reason);
+    this.#events.unbannedAll(gone, reason);
     return gone;
   }
 

@@ -158,8 +158,8 @@ export class Daemon {
     this.#sources = new SourceSet({
       store: this.#store,
       events: this.#events,
-      process: (jails, batch) =>
-        processBatch({ engine: this.#engine, manager: this.#manager, events: this.#events, inflight: this.#inflight }, jails, batch),
+      process: (jails, batch, after) =>
+        processBatch({ engine: this.#engine, manager: this.#manager, events: this.#events, inflight: this.#inflight }, jails, batch, after),
     });
     await this.#sources.apply(this.#jails);
     this.#running = true;

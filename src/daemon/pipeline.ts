@@ -23,6 +23,11 @@ export interface PipelineDeps {
   readonly now?: () => number;
 }
 
+/**
+ * Batches of one source are matched concurrently but applied in order: `after` is the previous
+ * batch of the same source, whose failures must reach the windows first.
+ */
+
 const EVERY_LINE = createLineScanner(null);
 
 /** Multi-line filters keep a buffer across lines, so they run here, in order, per source. */
@@ -53,8 +58,16 @@ const MAX_INFLIGHT_BANS = 8;
  * written to the same journal after the ban records, by a later flush, so a crash can never
  * keep the position and lose the ban.
  */
-export async function processBatch(deps: PipelineDeps, jails: readonly JailRuntime[], batch: Batch): Promise<number> {
-  if (jails.length === 0 || batch.lineCount === 0) return 0;
+export async function processBatch(
+  deps: PipelineDeps,
+  jails: readonly JailRuntime[],
+  batch: Batch,
+  after: Promise<unknown> = Promise.resolve(),
+): Promise<number> {
+  if (jails.length === 0 || batch.lineCount === 0) {
+    await after;
+    return 0;
+  }
   const now = deps.now ? deps.now() : Date.now() / 1000;
   const metrics = deps.events.metrics;
   for (const j of jails) metrics.logLines.inc({ jail: j.name }, batch.lineCount);
@@ -64,6 +77,7 @@ export async function processBatch(deps: PipelineDeps, jails: readonly JailRunti
       j.compiled.isMultiline || !shared ? Promise.resolve(matchMultiline(j, batch, now)) : deps.engine.match(j.filter, shared, now),
     ),
   );
+  await after;
   const decisions: BanDecision[] = [];
   for (let i = 0; i < jails.length; i++) {
     const jail = jails[i] as JailRuntime;

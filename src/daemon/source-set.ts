@@ -20,8 +20,8 @@ import type { JailRuntime } from './jails.js';
 export interface SourceSetOptions {
   readonly store: StateStore;
   readonly events: Events;
-  /** resolves with the number of bans the batch caused */
-  readonly process: (jails: readonly JailRuntime[], batch: Batch) => Promise<number>;
+  /** resolves with the number of bans the batch caused, applying it only after `after` */
+  readonly process: (jails: readonly JailRuntime[], batch: Batch, after: Promise<unknown>) => Promise<number>;
 }
 
 const JOURNAL = 'journal:';
@@ -42,6 +42,8 @@ export class SourceSet {
   #globs = new Map<string, CompiledGlob[]>();
   #routes = new Map<string, JailRuntime[]>();
   #running = new Map<string, Running>();
+  /** per source id, the last batch being processed: the next one is applied after it */
+  readonly #last = new Map<string, Promise<unknown>>();
 
   constructor(opts: SourceSetOptions) {
     this.#opts = opts;
@@ -113,7 +115,14 @@ export class SourceSet {
       onBatch: async (batch: Batch) => {
         let jails = this.#route(batch.sourceId);
         if (batch.isBacklog) jails = jails.filter((j) => j.jail.logpathMode === 'head');
-        const banned = await this.#opts.process(jails, batch);
+        const id = batch.sourceId;
+        const processing = this.#opts.process(jails, batch, this.#last.get(id) ?? Promise.resolve());
+        const settled = processing.catch(() => undefined);
+        this.#last.set(id, settled);
+        void settled.then(() => {
+          if (this.#last.get(id) === settled) this.#last.delete(id);
+        });
+        const banned = await processing;
         // The source saves its position right after this resolves; it becomes durable with the
         // next flush — at once after a batch that banned (so a crash cannot replay the lines
         // that banned), else within 250 ms, not with an fsync per batch.

@@ -38,6 +38,8 @@ export interface SharedBatch {
 }
 
 export function shareBatch(data: Uint8Array): SharedBatch {
+  // the file source reads large batches straight into shared memory
+  if (data.buffer instanceof SharedArrayBuffer) return { data };
   const sab = new SharedArrayBuffer(data.byteLength);
   const view = new Uint8Array(sab);
   view.set(data);

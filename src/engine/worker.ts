@@ -11,6 +11,7 @@
 import { compileFilter } from './match/filter.js';
 import { decodeLine } from './scan.js';
 import { createLineScanner, type LineScanner } from './match/prefilter.js';
+import { DateDetector } from './match/dates.js';
 import type { FilterSpec } from '../config/types.js';
 import type { CompiledFilter, LineMatcher } from './types.js';
 
@@ -50,6 +51,10 @@ interface CacheEntry {
   readonly scanner: LineScanner;
   readonly matchers: Map<string, LineMatcher>;
 }
+
+// The default date templates (dozens of regexes translated from Python) are built once per
+// thread; build them while the daemon starts instead of during its first batch.
+DateDetector.create(null);
 
 const MAX_CACHED = 256;
 const cache = new Map<string, CacheEntry | { error: string }>();

@@ -40,6 +40,14 @@ const COALESCE_BYTES = 256 * 1024;
 const COALESCE_MS = 2;
 /** how long a new file that looks like a copy of a followed one waits for that one's truncation */
 const COPY_WAIT_MS = 2000;
+/**
+ * Batches of one file handed to onBatch and not yet resolved. With two, the next batch is read
+ * (and the engine starts on it) while the previous one is still being matched and applied: on
+ * a backlog the main thread and the worker threads are busy at the same time instead of in turn.
+ */
+const MAX_IN_FLIGHT = 2;
+/** reads at least this big go to a reused shared buffer, not a fresh allocation */
+const POOLED_READ = 256 * 1024;
 
 export interface Handoff {
   readonly offset: number;
@@ -114,6 +122,13 @@ export class FileTail {
   #lastError = '';
   /** files that appear after the source started are read from their start */
   readonly #late: boolean;
+  /** delivered batches not yet resolved, oldest first, with the position each one completes */
+  readonly #inFlight: Array<{ readonly done: Promise<void>; readonly pos: FilePosition; readonly lease: SharedArrayBuffer | null }> = [];
+  /**
+   * Read buffers to reuse. A fresh 4 MiB buffer per read costs more in page faults than the
+   * read itself; shared memory lets the worker threads see the batch without a copy.
+   */
+  readonly #pool: SharedArrayBuffer[] = [];
 
   constructor(options: FileTailOptions, late: boolean) {
     this.path = options.path;
@@ -166,6 +181,7 @@ export class FileTail {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#pumping;
+    await this.#settle(0);
     await this.#closeFh();
   }
 
@@ -454,13 +470,38 @@ export class FileTail {
    */
   async #drain(toEof = true): Promise<number> {
     let total = 0;
-    while (!this.#closed && this.#fh !== null) {
-      const n = await this.#readBatch(this.#fh);
-      if (n === 0) break;
-      total += n;
-      if (!toEof && this.#lastReadShort) break;
+    try {
+      while (!this.#closed && this.#fh !== null) {
+        const n = await this.#readBatch(this.#fh);
+        if (n === 0) break;
+        total += n;
+        if (!toEof && this.#lastReadShort) break;
+      }
+    } finally {
+      // every batch of this drain is done before anything else happens to the file (rotation,
+      // truncation, hand-over): positions are recorded in order and never for a file we left
+      await this.#settle(0);
     }
     return total;
+  }
+
+  /** wait until at most `keep` delivered batches are unresolved, recording their positions */
+  async #settle(keep: number): Promise<void> {
+    while (this.#inFlight.length > keep) {
+      const f = this.#inFlight[0]!;
+      await f.done;
+      this.#inFlight.shift();
+      if (f.lease !== null && this.#pool.length < MAX_IN_FLIGHT + 1) this.#pool.push(f.lease);
+      this.#o.positions.setFile(f.pos);
+    }
+  }
+
+  /** a buffer of at least `size` bytes; large ones come from the pool (a lease until resolved) */
+  #take(size: number): { buf: Buffer; lease: SharedArrayBuffer | null } {
+    if (size < POOLED_READ) return { buf: Buffer.allocUnsafeSlow(size), lease: null };
+    const i = this.#pool.findIndex((b) => b.byteLength >= size);
+    const sab = i >= 0 ? this.#pool.splice(i, 1)[0]! : new SharedArrayBuffer(Math.max(size, this.#o.maxBatchBytes + this.#o.maxLineBytes));
+    return { buf: Buffer.from(sab, 0, sab.byteLength), lease: sab };
   }
 
   async #readBatch(fh: FileHandle): Promise<number> {
@@ -469,13 +510,26 @@ export class FileTail {
     // size the buffer to what stat said is there: a live append of 100 bytes gets a small buffer
     let want = Math.min(max, Math.max(MIN_READ, this.#knownSize - this.#readPos));
     if (isBacklog) want = Math.min(want, this.#backlogEnd - this.#readPos);
-    const { buf, offset } = this.#chunker.allocate(want);
+    let lease: SharedArrayBuffer | null = null;
+    const { buf, offset } = this.#chunker.allocate(want, (n) => {
+      const t = this.#take(n);
+      lease = t.lease;
+      return t.buf;
+    });
+    const giveBack = (): void => {
+      if (lease !== null && this.#pool.length < MAX_IN_FLIGHT + 1) this.#pool.push(lease);
+    };
     const { bytesRead } = await fh.read(buf, offset, want, this.#readPos);
     this.#lastReadShort = bytesRead < want;
-    if (bytesRead === 0) return 0;
+    if (bytesRead === 0) {
+      giveBack();
+      return 0;
+    }
     // truncated and rewritten between our check and this read (copytruncate racing us): the
     // bytes are from the middle of new content. The first line tells; read it all from 0.
     if (this.#hash !== '' && (await hashPrefix(fh, this.#hashLen)) !== this.#hash) {
+      giveBack();
+      await this.#settle(0);
       await this.#restartFromZero('rewritten');
       return bytesRead;
     }
@@ -488,26 +542,32 @@ export class FileTail {
         `${this.path}: ${r.cut} line(s) longer than ${this.#o.maxLineBytes} bytes cut (before offset ${this.#readPos})`,
       );
     }
-    if (r.data !== null) {
-      const batch: Batch = {
-        sourceId: this.path,
-        // a few live lines in a 64 KiB read buffer: hand over a right-sized copy instead
-        data: r.data.length * 4 < buf.length ? concatOwned([r.data]) : r.data,
-        lineCount: r.lineCount,
-        readAt: Date.now(),
-        isBacklog,
-      };
-      // before delivery: the engine may transfer (detach) the batch's buffer
-      this.#noteTail(r.cut > 0 ? null : r.data, this.#readPos - this.#chunker.pending);
-      if (this.#hash === '' && this.#readPos > this.#head.length) {
-        // we started past the first line (a partial line at open in tail mode): read it back
-        const h = await firstLineHash(fh, this.#readPos);
-        this.#hash = h.hash;
-        this.#hashLen = h.len;
-      }
-      await this.#deliver(batch);
-      this.#record(this.#readPos - this.#chunker.pending);
+    if (r.data === null) {
+      giveBack();
+      return bytesRead;
     }
+    // a few live lines in a big read buffer: hand over a right-sized copy instead
+    const small = r.data.length * 4 < buf.length;
+    const batch: Batch = {
+      sourceId: this.path,
+      data: small ? concatOwned([r.data]) : r.data,
+      lineCount: r.lineCount,
+      readAt: Date.now(),
+      isBacklog,
+    };
+    if (small) {
+      giveBack();
+      lease = null;
+    }
+    this.#noteTail(r.cut > 0 ? null : r.data, this.#readPos - this.#chunker.pending);
+    if (this.#hash === '' && this.#readPos > this.#head.length) {
+      // we started past the first line (a partial line at open in tail mode): read it back
+      const h = await firstLineHash(fh, this.#readPos);
+      this.#hash = h.hash;
+      this.#hashLen = h.len;
+    }
+    this.#inFlight.push({ done: this.#deliver(batch), pos: this.#position(this.#readPos - this.#chunker.pending), lease });
+    await this.#settle(MAX_IN_FLIGHT - 1);
     return bytesRead;
   }
 
@@ -538,9 +598,12 @@ export class FileTail {
   }
 
   #record(offset: number): void {
+    this.#o.positions.setFile(this.#position(offset));
+  }
+
+  #position(offset: number): FilePosition {
     const base = { path: this.path, dev: this.#dev, ino: this.#ino, firstLineHash: this.#hash, offset };
-    const pos: FilePosition = this.#chunker.isDiscarding ? { ...base, inLongLine: true } : base;
-    this.#o.positions.setFile(pos);
+    return this.#chunker.isDiscarding ? { ...base, inLongLine: true } : base;
   }
 
   #unwatch(): void {

@@ -54,12 +54,12 @@ export class LineChunker {
   /**
    * A buffer for the next read: the carried partial line copied at its start, `readSize` free
    * bytes after it. Read into `buf` at `offset`, then call `push(buf, offset + bytesRead)`.
-   * A fresh buffer each time because the previous batch may still be with the engine; never
-   * from Node's shared pool, so the engine may transfer it (see concatOwned).
+   * `alloc` gives the memory (the follower reuses buffers whose batches are done); by default a
+   * fresh buffer, never from Node's shared pool (see concatOwned).
    */
-  allocate(readSize: number): { buf: Buffer; offset: number } {
+  allocate(readSize: number, alloc: (size: number) => Buffer = (n) => Buffer.allocUnsafeSlow(n)): { buf: Buffer; offset: number } {
     const carry = this.#carry;
-    const buf = Buffer.allocUnsafeSlow((carry?.length ?? 0) + readSize);
+    const buf = alloc((carry?.length ?? 0) + readSize);
     if (carry === null) return { buf, offset: 0 };
     carry.copy(buf, 0);
     return { buf, offset: carry.length };

@@ -1,14 +1,17 @@
 /**
  * The contract every log source implements (files, journald).
  *
- * - A source delivers complete lines in Batches through `onBatch` and awaits it: the promise
- *   resolves once the engine and ban stages are done with the batch. Only then does the source
- *   advance its saved position, so a crash replays at most the batch in flight (nothing lost).
- *   Awaiting is also the back-pressure: a source reads no further while a batch is pending.
+ * - A source delivers complete lines in Batches through `onBatch`: the promise resolves once
+ *   the engine and ban stages are done with the batch. Only then does the source advance its
+ *   saved position, so a crash replays at most the batches in flight (nothing lost). A file
+ *   source may call onBatch for its next batch before the previous one resolved (at most two
+ *   per file, so reading overlaps matching); batches of one source arrive in file order, and
+ *   the consumer must apply them in that order. Pending promises are the back-pressure.
  * - A line longer than `maxLineBytes` is cut there, the rest up to its newline discarded, and
  *   reported once through `onError('line_too_long', …)`; nothing is buffered without bound.
- * - A Batch's `data` owns its ArrayBuffer (never Node's shared Buffer pool), so the engine may
- *   transfer `data.buffer` to a worker thread; the source does not touch it afterwards.
+ * - A Batch's `data` is valid until its onBatch promise resolves; the source may then reuse the
+ *   memory. It never lies in Node's shared Buffer pool, and large batches already lie in a
+ *   SharedArrayBuffer, which worker threads read without a copy.
  * - Sources report problems through `onError(kind, message)` and keep going; the caller logs and
  *   counts them (aegis_source_errors_total{kind}). They never throw into the daemon.
  */

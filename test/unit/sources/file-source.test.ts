@@ -398,21 +398,43 @@ describe('file source', () => {
     expect(c.lines).toEqual(nums(0, 1012));
   });
 
-  it('does not read further from a file while its batch is pending (back-pressure)', async () => {
+  it('reads at most one batch ahead of the consumer, and saves no position past a batch not yet done', async () => {
     const dir = setup('bp');
     const f = path.join(dir, 'app.log');
     writeFileSync(f, text(nums(0, 200_000)));
+    const positions = new MemoryPositionStore();
     let inFlight = 0;
     let maxInFlight = 0;
-    const c = collect(async () => {
+    // bytes of each batch in delivery order, and which are done: the saved offset may never
+    // pass the first batch that is not
+    const sizes: number[] = [];
+    const done: boolean[] = [];
+    const donePrefix = (): number => {
+      let n = 0;
+      for (let i = 0; i < sizes.length && done[i]; i++) n += sizes[i]!;
+      return n;
+    };
+    let violations = 0;
+    const check = (): void => {
+      if ((positions.getFile(f)?.offset ?? 0) > donePrefix()) violations++;
+    };
+    const c = collect(async (b) => {
+      const i = sizes.push(b.data.byteLength) - 1;
+      done.push(false);
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
-      await sleep(5);
+      check();
+      // batches finish out of order now and then: the later one must still wait for the earlier
+      await sleep(i % 3 === 0 ? 8 : 1);
+      check();
+      done[i] = true;
       inFlight--;
     });
-    await startSource(c, { globs: [f], maxBatchBytes: 64 * 1024 });
+    await startSource(c, { globs: [f], maxBatchBytes: 64 * 1024, positions });
     await waitFor(() => c.lines.length === 200_000, 'all lines', 20_000);
-    expect(maxInFlight).toBe(1);
+    await waitFor(() => positions.getFile(f)?.offset === donePrefix(), 'last position');
+    expect(maxInFlight).toBe(2);
+    expect(violations).toBe(0);
     expect(c.lines).toEqual(nums(0, 200_000));
   });
 });
