@@ -5,8 +5,8 @@
  * when the source may advance its saved position.
  */
 import type { Batch } from '../engine/types.js';
-import { shareBatch, type MatchEngine, type RawMatch } from '../engine/pool.js';
-import { decodeLine } from '../engine/scan.js';
+import { shareBatch, type EngineResult, type MatchEngine, type RawMatch } from '../engine/pool.js';
+import { countLines, decodeLine } from '../engine/scan.js';
 import { createLineScanner } from '../engine/match/prefilter.js';
 import type { BanDecision, BanManager } from '../bans/manager.js';
 import { makeCidr, parseAddress } from '../net/address.js';
@@ -23,15 +23,10 @@ export interface PipelineDeps {
   readonly now?: () => number;
 }
 
-/**
- * Batches of one source are matched concurrently but applied in order: `after` is the previous
- * batch of the same source, whose failures must reach the windows first.
- */
-
 const EVERY_LINE = createLineScanner(null);
 
 /** Multi-line filters keep a buffer across lines, so they run here, in order, per source. */
-function matchMultiline(jail: JailRuntime, batch: Batch, now: number): RawMatch[] {
+function matchMultiline(jail: JailRuntime, batch: Batch, now: number): EngineResult {
   jail.clock = now;
   let matcher = jail.multilineMatchers.get(batch.sourceId);
   if (!matcher) {
@@ -45,13 +40,16 @@ function matchMultiline(jail: JailRuntime, batch: Batch, now: number): RawMatch[
     const r = m.match(decodeLine(buf, start, end));
     if (r.kind === 'fail') out.push({ host: r.host, time: r.time, fields: r.fields, offset: start, attempts: r.attempts });
   });
-  return out;
+  return { matches: out, lines: batch.lineCount ?? countLines(buf) };
 }
 
 /** Bans of at most this many batches may be in flight (fsync + kernel) while matching goes on. */
 const MAX_INFLIGHT_BANS = 8;
 
 /**
+ * Batches of one source are matched concurrently but applied in order: `after` is the previous
+ * batch of the same source, whose failures must reach the windows first.
+ *
  * Resolves with the number of bans decided. The bans themselves complete in the background
  * (fsync of the state journal, enforcer confirmation, then the log line): reading and matching
  * do not wait for the disk. Nothing is lost by that: the source's position for this batch is
@@ -64,13 +62,12 @@ export async function processBatch(
   batch: Batch,
   after: Promise<unknown> = Promise.resolve(),
 ): Promise<number> {
-  if (jails.length === 0 || batch.lineCount === 0) {
+  if (jails.length === 0 || batch.lineCount === 0 || batch.data.byteLength === 0) {
     await after;
     return 0;
   }
   const now = deps.now ? deps.now() : Date.now() / 1000;
   const metrics = deps.events.metrics;
-  for (const j of jails) metrics.logLines.inc({ jail: j.name }, batch.lineCount);
   const shared = jails.some((j) => !j.compiled.isMultiline) ? shareBatch(batch.data) : null;
   const results = await Promise.all(
     jails.map((j) =>
@@ -78,10 +75,13 @@ export async function processBatch(
     ),
   );
   await after;
+  // the file source leaves counting lines to the engine, which walks them anyway
+  const lines = batch.lineCount ?? (results[0] as EngineResult).lines;
+  for (const j of jails) metrics.logLines.inc({ jail: j.name }, lines);
   const decisions: BanDecision[] = [];
   for (let i = 0; i < jails.length; i++) {
     const jail = jails[i] as JailRuntime;
-    const matches = results[i] as RawMatch[];
+    const matches = (results[i] as EngineResult).matches;
     const cfg = jail.jail;
     // counted once per batch: a labelled inc per match costs more than the rest of the loop
     jail.totalFailed += matches.length;

@@ -11,8 +11,28 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import type { FilterSpec } from '../config/types.js';
 import type { MatchTask, MatchTaskResult, RawMatch } from './worker.js';
+import { countLines } from './scan.js';
 
 export type { RawMatch };
+
+/** a batch's failures for one jail, in line order, and how many lines the batch held */
+export interface EngineResult {
+  readonly matches: RawMatch[];
+  readonly lines: number;
+}
+
+const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze({});
+
+const noMatches = (lines: number): MatchTaskResult => ({
+  hosts: [],
+  times: new Float64Array(0),
+  offsets: new Int32Array(0),
+  attempts: new Int32Array(0),
+  fieldRows: [],
+  fieldValues: [],
+  lines,
+  candidates: 0,
+});
 
 export interface EngineOptions {
   readonly threads?: number;
@@ -140,25 +160,38 @@ export class MatchEngine {
    * batch is split at line boundaries across the threads (one jail reading one busy file would
    * otherwise use one core); the parts' matches are concatenated in order.
    */
-  async match(jail: JailFilter, batch: SharedBatch, now: number): Promise<RawMatch[]> {
+  async match(jail: JailFilter, batch: SharedBatch, now: number): Promise<EngineResult> {
     const data = batch.data;
     const parts = this.threads > 1 && data.byteLength >= SPLIT_BYTES ? splitAtLines(data, this.threads) : [data];
-    if (parts.length === 1) return this.#matchPart(jail, data, now);
     const results = await Promise.all(parts.map((p) => this.#matchPart(jail, p, now)));
-    const out: RawMatch[] = [];
+    const matches: RawMatch[] = [];
+    let lines = 0;
     results.forEach((r, i) => {
+      lines += r.lines;
       const shift = (parts[i] as Uint8Array).byteOffset - data.byteOffset;
-      for (const m of r) out.push(shift === 0 ? m : { ...m, offset: m.offset + shift });
+      let f = 0;
+      for (let k = 0; k < r.hosts.length; k++) {
+        let fields: Readonly<Record<string, string>> = NO_FIELDS;
+        if (r.fieldRows[f] === k) fields = r.fieldValues[f++] as Readonly<Record<string, string>>;
+        const time = r.times[k] as number;
+        matches.push({
+          host: r.hosts[k] as string,
+          time: Number.isNaN(time) ? null : time,
+          fields,
+          offset: (r.offsets[k] as number) + shift,
+          attempts: r.attempts[k] as number,
+        });
+      }
     });
-    return out;
+    return { matches, lines };
   }
 
-  async #matchPart(jail: JailFilter, data: Uint8Array, now: number): Promise<RawMatch[]> {
+  async #matchPart(jail: JailFilter, data: Uint8Array, now: number): Promise<MatchTaskResult> {
     const batch = { data };
     const skip: number[] = [];
     const maxTimeouts = this.#opts.maxTimeoutsPerBatch ?? 8;
     for (;;) {
-      if (this.#closed) return [];
+      if (this.#closed) return noMatches(0);
       const progress = new Int32Array(new SharedArrayBuffer(8));
       const running: Running = { progress, controller: new AbortController(), lastBeat: 0, lastChange: performance.now() };
       const task: MatchTask = {
@@ -173,8 +206,7 @@ export class MatchEngine {
       };
       this.#running.add(running);
       try {
-        const result = (await this.#pool.run(task, { signal: running.controller.signal })) as MatchTaskResult;
-        return result.matches;
+        return (await this.#pool.run(task, { signal: running.controller.signal })) as MatchTaskResult;
       } catch (e) {
         if (!running.controller.signal.aborted) throw e;
         const offset = Atomics.load(progress, 0);
@@ -182,7 +214,7 @@ export class MatchEngine {
         this.#opts.onTimeout(jail.jail, offset, (end < 0 ? batch.data.length : end) - offset);
         skip.push(offset);
         // a hostile burst: stop retrying this batch for this jail, bounded work wins
-        if (skip.length >= maxTimeouts) return [];
+        if (skip.length >= maxTimeouts) return noMatches(countLines(Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
       } finally {
         this.#running.delete(running);
       }

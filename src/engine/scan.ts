@@ -8,3 +8,10 @@ export function decodeLine(buf: Buffer, start: number, end: number): string {
   if (end > start && buf[end - 1] === 13) end--;
   return buf.toString('utf8', start, end);
 }
+
+/** newline-terminated lines in `buf` (memchr per line; a batch always ends with a newline) */
+export function countLines(buf: Buffer): number {
+  let n = 0;
+  for (let p = buf.indexOf(10); p >= 0; p = buf.indexOf(10, p + 1)) n++;
+  return n;
+}

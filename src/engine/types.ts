@@ -10,7 +10,11 @@ export interface Batch {
   readonly sourceId: string;
   /** complete lines, each ending in `\n` (UTF-8) */
   readonly data: Uint8Array;
-  readonly lineCount: number;
+  /**
+   * lines in `data`; null when the source did not count them (the file source: counting a
+   * million lines is a tenth of a second of the main thread, and the engine walks them anyway)
+   */
+  readonly lineCount: number | null;
   /** wall-clock ms when the bytes were read (ban latency starts here) */
   readonly readAt: number;
   /** true while replaying content that existed before the daemon (re)started tailing */

@@ -9,7 +9,7 @@
  * this thread, and retry the batch without that line.
  */
 import { compileFilter } from './match/filter.js';
-import { decodeLine } from './scan.js';
+import { countLines, decodeLine } from './scan.js';
 import { createLineScanner, type LineScanner } from './match/prefilter.js';
 import { DateDetector } from './match/dates.js';
 import type { FilterSpec } from '../config/types.js';
@@ -39,11 +39,36 @@ export interface RawMatch {
   readonly attempts: number;
 }
 
+/**
+ * The failures of one task, column-wise: tens of thousands of small objects cost more to clone
+ * to the main thread (and back out of it) than the matching that found them; a few arrays and
+ * typed arrays clone in one go. Row i is one failure; `fields` lists only rows that have any.
+ */
 export interface MatchTaskResult {
-  readonly matches: RawMatch[];
+  readonly hosts: string[];
+  /** log time, epoch s; NaN when the line had none */
+  readonly times: Float64Array;
+  readonly offsets: Int32Array;
+  readonly attempts: Int32Array;
+  readonly fieldRows: number[];
+  readonly fieldValues: Array<Readonly<Record<string, string>>>;
+  /** lines in the task's data (the file source leaves counting to the engine) */
+  readonly lines: number;
   readonly candidates: number;
   readonly error?: string;
 }
+
+const EMPTY_RESULT = (lines: number, error: string): MatchTaskResult => ({
+  hosts: [],
+  times: new Float64Array(0),
+  offsets: new Int32Array(0),
+  attempts: new Int32Array(0),
+  fieldRows: [],
+  fieldValues: [],
+  lines,
+  candidates: 0,
+  error,
+});
 
 interface CacheEntry {
   readonly filter: CompiledFilter;
@@ -81,17 +106,23 @@ export default function match(task: MatchTask): MatchTaskResult {
   taskNow = task.now;
   const progress = task.progress;
   Atomics.store(progress, 1, 1);
+  const buf = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
+  const lines = countLines(buf);
   const c = compiled(task);
-  if ('error' in c) return { matches: [], candidates: 0, error: c.error };
+  if ('error' in c) return EMPTY_RESULT(lines, c.error);
   const tz = task.timezone ?? '';
   let matcher = c.matchers.get(tz);
   if (!matcher) {
     matcher = c.filter.createMatcher({ now: () => taskNow, ...(task.timezone ? { timezone: task.timezone } : {}) });
     c.matchers.set(tz, matcher);
   }
-  const buf = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
   const skip = task.skip.length > 0 ? new Set(task.skip) : null;
-  const matches: RawMatch[] = [];
+  const hosts: string[] = [];
+  const times: number[] = [];
+  const offsets: number[] = [];
+  const attempts: number[] = [];
+  const fieldRows: number[] = [];
+  const fieldValues: Array<Readonly<Record<string, string>>> = [];
   let candidates = 0;
   const m = matcher;
   c.scanner.scan(buf, (start, end) => {
@@ -100,9 +131,25 @@ export default function match(task: MatchTask): MatchTaskResult {
     Atomics.store(progress, 0, start);
     Atomics.add(progress, 1, 1);
     const out = m.match(decodeLine(buf, start, end));
-    if (out.kind === 'fail') {
-      matches.push({ host: out.host, time: out.time, fields: out.fields, offset: start, attempts: out.attempts });
+    if (out.kind !== 'fail') return;
+    for (const _ in out.fields) {
+      fieldRows.push(hosts.length);
+      fieldValues.push(out.fields);
+      break;
     }
+    hosts.push(out.host);
+    times.push(out.time ?? NaN);
+    offsets.push(start);
+    attempts.push(out.attempts);
   });
-  return { matches, candidates };
+  return {
+    hosts,
+    times: Float64Array.from(times),
+    offsets: Int32Array.from(offsets),
+    attempts: Int32Array.from(attempts),
+    fieldRows,
+    fieldValues,
+    lines,
+    candidates,
+  };
 }

@@ -87,7 +87,7 @@ async function readRange(
     const r = chunker.push(buf, offset + bytesRead);
     if (r.cut > 0) ctx.onError('line_too_long', `${name}: ${r.cut} line(s) longer than ${ctx.maxLineBytes} bytes cut`);
     if (r.data === null) continue;
-    await ctx.deliver({ sourceId: ctx.sourceId, data: r.data, lineCount: r.lineCount, readAt: Date.now(), isBacklog });
+    await ctx.deliver({ sourceId: ctx.sourceId, data: r.data, lineCount: null, readAt: Date.now(), isBacklog });
     progress(pos - chunker.pending, chunker.isDiscarding);
   }
 }

@@ -551,7 +551,7 @@ export class FileTail {
     const batch: Batch = {
       sourceId: this.path,
       data: small ? concatOwned([r.data]) : r.data,
-      lineCount: r.lineCount,
+      lineCount: null,
       readAt: Date.now(),
       isBacklog,
     };

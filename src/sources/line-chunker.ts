@@ -2,8 +2,10 @@
  * Turns a stream of byte chunks into runs of complete `\n`-terminated lines, without decoding
  * and without per-line allocation: a chunk is split once at its last newline, the lines before
  * it go out as one subarray, the partial tail is kept (bounded by maxLineBytes) until its
- * newline arrives. Lines are only walked with Buffer#indexOf (memchr) to count them and to spot
- * the rare over-long one, which takes a slow copying path.
+ * newline arrives. Lines are not walked one by one: an over-long line is found by looking for a
+ * newline in windows of maxLineBytes (a few calls per chunk), and only a chunk that has one takes
+ * the slow copying path. Lines are not counted here either: the engine counts them while it
+ * scans, off the main thread.
  */
 
 const NL = 0x0a;
@@ -11,7 +13,6 @@ const NL = 0x0a;
 export interface ChunkResult {
   /** complete lines, each ending in `\n`; null when the chunk completed none */
   readonly data: Buffer | null;
-  readonly lineCount: number;
   /** how many over-long lines were cut in this chunk */
   readonly cut: number;
 }
@@ -73,38 +74,30 @@ export class LineChunker {
     let start = 0;
     if (this.#discarding) {
       const nl = buf.indexOf(NL, 0);
-      if (nl < 0) return { data: null, lineCount: 0, cut: 0 };
+      if (nl < 0) return { data: null, cut: 0 };
       start = nl + 1;
       this.#discarding = false;
     }
     const last = end > start ? buf.lastIndexOf(NL, end - 1) : -1;
-    if (last < start) return this.#keepTail(buf, start, end, null, 0, 0);
+    if (last < start) return this.#keepTail(buf, start, end, null, 0);
 
-    let count = 0;
-    let tooLong = false;
-    for (let p = start; p <= last; ) {
-      const nl = buf.indexOf(NL, p);
-      if (nl - p > max) tooLong = true;
-      count++;
-      p = nl + 1;
-    }
     let data = buf.subarray(start, last + 1);
     let cut = 0;
-    if (tooLong) {
+    if (hasLongLine(buf, start, last, max)) {
       const r = cutLongLines(data, max);
       data = r.data;
       cut = r.cut;
     }
-    return this.#keepTail(buf, last + 1, end, data, count, cut);
+    return this.#keepTail(buf, last + 1, end, data, cut);
   }
 
   /** keep [from, end) as the partial line, or cut it if it is already too long */
-  #keepTail(buf: Buffer, from: number, end: number, data: Buffer | null, count: number, cut: number): ChunkResult {
+  #keepTail(buf: Buffer, from: number, end: number, data: Buffer | null, cut: number): ChunkResult {
     const rest = end - from;
     if (rest <= this.#maxLineBytes) {
       // copy: a subarray would pin the whole read buffer for as long as the line stays partial
       if (rest > 0) this.#carry = Buffer.from(buf.subarray(from, end));
-      return { data, lineCount: count, cut };
+      return { data, cut };
     }
     const head = Buffer.allocUnsafeSlow(this.#maxLineBytes + 1);
     buf.copy(head, 0, from, from + this.#maxLineBytes);
@@ -112,10 +105,23 @@ export class LineChunker {
     this.#discarding = true;
     return {
       data: data === null ? head : concatOwned([data, head]),
-      lineCount: count + 1,
       cut: cut + 1,
     };
   }
+}
+
+/**
+ * True when a line in [start, last] (last is a newline) is longer than max bytes. The line
+ * starting at p is too long exactly when [p, p + max] holds no newline; when it holds one, every
+ * line up to the last newline in it is short, so the next look starts after that newline.
+ */
+function hasLongLine(buf: Buffer, start: number, last: number, max: number): boolean {
+  for (let p = start; p <= last; ) {
+    const nl = buf.lastIndexOf(NL, Math.min(p + max, last));
+    if (nl < p) return true;
+    p = nl + 1;
+  }
+  return false;
 }
 
 /** slow path, only for chunks that hold a line longer than max: copy each line, cut to max */

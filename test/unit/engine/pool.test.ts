@@ -26,7 +26,8 @@ describe('match engine (worker threads)', () => {
     for (let i = 0; i < 40_000; i++) lines.push(i % 7 === 0 ? `fail from 198.51.${(i >> 8) & 255}.${i & 255} #${i}` : `ok request ${i} ${'x'.repeat(20)}`);
     const text = lines.join('\n') + '\n';
     const jail: JailFilter = { jail: 'split', key: 'split-1', spec: spec(['^fail from <HOST> #\\d+$']) };
-    const got = await engine.match(jail, shareBatch(Buffer.from(text)), Date.now() / 1000);
+    const { matches: got, lines: counted } = await engine.match(jail, shareBatch(Buffer.from(text)), Date.now() / 1000);
+    expect(counted).toBe(40_000);
     const want = lines.flatMap((l, i) => (i % 7 === 0 ? [`198.51.${(i >> 8) & 255}.${i & 255}`] : []));
     expect(got.map((m) => m.host)).toEqual(want);
     const buf = Buffer.from(text);
@@ -38,8 +39,9 @@ describe('match engine (worker threads)', () => {
     const text = `aab 198.51.100.2\n${evil}\naaab 198.51.100.3\n`;
     const jail: JailFilter = { jail: 'redos', key: 'redos-1', spec: spec(['^(a+)+b <HOST>$']) };
     const started = Date.now();
-    const got = await engine.match(jail, shareBatch(Buffer.from(text)), Date.now() / 1000);
+    const { matches: got, lines: counted } = await engine.match(jail, shareBatch(Buffer.from(text)), Date.now() / 1000);
     expect(got.map((m) => m.host)).toEqual(['198.51.100.2', '198.51.100.3']);
+    expect(counted).toBe(3);
     expect(timeouts).toEqual([['redos', text.indexOf(evil)]]);
     expect(Date.now() - started).toBeLessThan(10_000);
   });

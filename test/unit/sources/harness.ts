@@ -27,7 +27,7 @@ export function collect(onBatch?: (b: Batch) => Promise<void>): Collected {
         const text = Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength).toString('utf8');
         if (!text.endsWith('\n')) throw new Error(`batch does not end in a newline: ${JSON.stringify(text.slice(-40))}`);
         const ls = text.slice(0, -1).split('\n');
-        if (ls.length !== b.lineCount) throw new Error(`lineCount ${b.lineCount} but ${ls.length} lines`);
+        if (b.lineCount !== null && ls.length !== b.lineCount) throw new Error(`lineCount ${b.lineCount} but ${ls.length} lines`);
         c.batches.push(b);
         c.lines.push(...ls);
         if (b.isBacklog) c.backlogLines.push(...ls);

@@ -15,9 +15,7 @@ function feed(max: number, pieces: string[]): { lines: string[]; cut: number; pe
     if (r.data !== null) {
       const s = r.data.toString();
       expect(s.endsWith('\n')).toBe(true);
-      const ls = s.slice(0, -1).split('\n');
-      expect(ls.length).toBe(r.lineCount);
-      lines.push(...ls);
+      lines.push(...s.slice(0, -1).split('\n'));
     }
   }
   return { lines, cut, pending: ch.pending };
