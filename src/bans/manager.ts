@@ -41,6 +41,11 @@ export interface BanManagerOptions {
   readonly now?: () => number;
 }
 
+/** the ban-history key of an address in a jail ('*' for all jails) */
+export function historyKey(jail: string, ip: string): string {
+  return `${jail}|${ip}`;
+}
+
 function toEnforced(b: Ban): EnforcedBan {
   return {
     jail: b.jail,
@@ -128,7 +133,7 @@ export class BanManager {
       const k = banKey(d.jail, d.cidr.network, d.cidr.prefix);
       const existing = this.#bans.get(k);
       if (existing && (existing.expires === null || existing.expires > now)) continue;
-      const histKey = `${d.overalljails ? '*' : d.jail}|${d.ip}`;
+      const histKey = historyKey(d.overalljails ? '*' : d.jail, d.ip);
       const prior = this.#store.history(histKey)?.count ?? 0;
       const bantime = d.bantimeFor ? d.bantimeFor(prior) : d.bantime;
       const ban: Ban = {
@@ -147,7 +152,7 @@ export class BanManager {
       this.#index(ban);
       this.#store.putBan(ban);
       // history per jail and over all jails, so either overalljails setting finds it
-      for (const hk of [`${d.jail}|${d.ip}`, `*|${d.ip}`]) {
+      for (const hk of [historyKey(d.jail, d.ip), historyKey('*', d.ip)]) {
         const h = this.#store.history(hk);
         this.#store.putHistory(hk, { count: (h?.count ?? 0) + 1, last: now }); // exact, not floored: replayed lines compare against it
       }
@@ -266,8 +271,9 @@ export class BanManager {
   }
 
   /** epoch s of the last ban of `ip` in `jail` (from the durable history), if any */
-  lastBanTime(jail: string, ip: string): number | undefined {
-    return this.#store.history(`${jail}|${ip}`)?.last;
+  /** when `ip` was last banned in `jail` (epoch s); `key` is historyKey(jail, ip) */
+  lastBanTime(key: string): number | undefined {
+    return this.#store.history(key)?.last;
   }
 
   totalBanned(jail: string): number {

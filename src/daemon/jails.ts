@@ -8,6 +8,7 @@ import type { Diagnostic, ResolvedConfig, ResolvedJail } from '../config/types.j
 import { ErrorCode } from '../errors.js';
 import { FailureWindows } from '../bans/windows.js';
 import { IgnoreList, resolveHostnames } from '../bans/ignore.js';
+import { HostMemo } from './host-memo.js';
 import { createBantimeCalculator, type BantimeCalculator } from '../bans/increment.js';
 import { compileFilter } from '../engine/match/filter.js';
 import type { CompiledFilter, LineMatcher } from '../engine/types.js';
@@ -18,6 +19,8 @@ export class JailRuntime {
   readonly filter: JailFilter;
   readonly compiled: CompiledFilter;
   readonly ignore: IgnoreList;
+  /** parsed and checked failing hosts, by the text the filter found */
+  readonly hosts: HostMemo;
   readonly bantime: BantimeCalculator;
   /** stable fingerprint of everything that defines the jail: unchanged on reload = keep state */
   readonly fingerprint: string;
@@ -38,6 +41,7 @@ export class JailRuntime {
     this.jail = init.jail;
     this.compiled = init.compiled;
     this.ignore = init.ignore;
+    this.hosts = new HostMemo(init.jail.name, init.ignore);
     this.bantime = init.bantime;
     this.fingerprint = init.fingerprint;
     this.filter = { jail: init.jail.name, key: createHash('sha256').update(JSON.stringify(init.jail.filter)).digest('hex').slice(0, 24), spec: init.jail.filter };

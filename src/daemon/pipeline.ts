@@ -9,7 +9,7 @@ import { shareBatch, type EngineResult, type MatchEngine, type RawMatch } from '
 import { countLines, decodeLine } from '../engine/scan.js';
 import { createLineScanner } from '../engine/match/prefilter.js';
 import type { BanDecision, BanManager } from '../bans/manager.js';
-import { makeCidr, parseAddress } from '../net/address.js';
+import { makeCidr } from '../net/address.js';
 import type { Events } from '../events.js';
 import type { JailRuntime } from './jails.js';
 
@@ -87,21 +87,21 @@ export async function processBatch(
     jail.totalFailed += matches.length;
     if (matches.length > 0) metrics.failures.inc({ jail: jail.name }, matches.length);
     for (const m of matches) {
-      const addr = parseAddress(m.host);
-      if (!addr) {
+      const host = jail.hosts.get(m.host);
+      if (!host) {
         deps.events.badHost(jail.name, m.host);
         continue;
       }
+      const addr = host.addr;
       const time = m.time ?? batch.readAt / 1000;
       // fail2ban ignores failures older than findtime (backlog read at start, old rotated data)
       if (time < now - cfg.findtime) continue;
       // Lines read again after a crash (positions are flushed lazily) must not ban again: as
       // fail2ban does, a failure no newer than this address's last ban in the jail is old news.
-      const lastBan = deps.manager.lastBanTime(jail.name, addr.text);
+      const lastBan = deps.manager.lastBanTime(host.historyKey);
       if (lastBan !== undefined && time <= lastBan) continue;
-      const why = jail.ignore.reason(addr);
-      if (why) {
-        deps.events.ignoredFailure(jail.name, addr.text, why);
+      if (host.ignored !== null) {
+        deps.events.ignoredFailure(jail.name, addr.text, host.ignored);
         continue;
       }
       const r = jail.windows.record(addr.text, time, m.attempts);
