@@ -236,17 +236,23 @@ describe('aegis-ban regex --json over a sample log', () => {
 describe('aegis-ban regex and fail2ban-regex on the same generated sshd log', () => {
   const cli = join(here, '../../dist/cli/aegis-ban.js');
   const ready = available && existsSync(cli) && existsSync('/etc/fail2ban/filter.d/sshd.conf') && existsSync('/usr/bin/fail2ban-regex');
-  it.skipIf(!ready)('report failures on exactly the same lines', async () => {
+  // 45 000 lines (~5 MB) is past the size at which aegis-ban runs the date stage on a second thread
+  it.skipIf(!ready).each([
+    [4000, 'one thread'],
+    [45_000, 'two threads'],
+  ])('report failures on exactly the same lines (%i lines: %s)', async (count, threads) => {
     // the bench's generator (plain JS, outside the typed tree): imported by a computed path
     const benchModule: string = join(here, '../../bench/regex.bench.js');
     const { generateSshdLog } = (await import(benchModule)) as { generateSshdLog: (n: number, seed?: number) => string };
     const dir = mkdtempSync(join(tmpdir(), `aegis-regex-diff-${process.pid}-`));
     try {
       const log = join(dir, 'auth.log');
-      const text = generateSshdLog(4000, 7);
+      const text = generateSshdLog(count, 7);
       writeFileSync(log, text);
+      const summary = execFileSync(process.execPath, [cli, 'regex', log, 'sshd', '--config-dir', '/etc/fail2ban', '--now', '1795000000', '--timezone', 'UTC'], { encoding: 'utf8' });
+      expect(summary).toContain(threads === 'two threads' ? 'on 2 threads' : 'on 1 thread');
       const lines = text.trimEnd().split('\n');
-      const ours = execFileSync(process.execPath, [cli, 'regex', log, 'sshd', '--config-dir', '/etc/fail2ban', '--json', '--now', '1795000000', '--timezone', 'UTC'], { encoding: 'utf8' })
+      const ours = execFileSync(process.execPath, [cli, 'regex', log, 'sshd', '--config-dir', '/etc/fail2ban', '--json', '--now', '1795000000', '--timezone', 'UTC'], { encoding: 'utf8', maxBuffer: 1 << 28 })
         .trimEnd()
         .split('\n')
         .map((l) => JSON.parse(l) as { line: number; match?: boolean })
@@ -255,6 +261,7 @@ describe('aegis-ban regex and fail2ban-regex on the same generated sshd log', ()
       const f2b = execFileSync('/usr/bin/fail2ban-regex', ['--print-all-matched', log, '/etc/fail2ban/filter.d/sshd.conf'], {
         encoding: 'utf8',
         env: { ...process.env, TZ: 'UTC' },
+        maxBuffer: 1 << 28,
       });
       const theirs = f2b
         .slice(f2b.indexOf('|- Matched line(s):'))

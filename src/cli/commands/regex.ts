@@ -5,18 +5,19 @@
  * then engine/match). Human summary by default; `--json` prints exactly one object per input
  * line (SPEC "Offline tools").
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { loadFilter } from '../../config/filters.js';
 import { formatDiagnostic, type FilterSpec } from '../../config/types.js';
 import { ErrorCode } from '../../errors.js';
 import { ZoneConverter } from '../../engine/match/dates.js';
-import { compileFilter, type DetailedMatcher } from '../../engine/match/filter.js';
+import { compileFilter, type DetailedMatcher, type PreparedLine } from '../../engine/match/filter.js';
 import { decodeLine } from '../../engine/scan.js';
 import { createLineScanner } from '../../engine/match/prefilter.js';
 import { ExitCode } from '../exit-codes.js';
 import { fail, printJson } from '../output.js';
+import { dateStageApplies, runDateStage } from '../regex-dates.js';
 
 interface RegexArgs {
   readonly json: boolean;
@@ -75,7 +76,7 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       .option('timezone', { type: 'string', requiresArg: true, describe: 'IANA zone for dates without one (default: TZ)' })
       .option('datepattern', { type: 'string', requiresArg: true, describe: 'datepattern for a literal regex' })
       .option('maxlines', { type: 'number', requiresArg: true, describe: 'maxlines for a literal regex' }) as unknown as Argv<RegexArgs>,
-  handler: (argv: ArgumentsCamelCase<RegexArgs>) => {
+  handler: async (argv: ArgumentsCamelCase<RegexArgs>) => {
     const out = { json: argv.json };
     const configDir = argv['config-dir'];
     // now: --now, else AEGIS_NOW, else the clock
@@ -150,7 +151,7 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
     }
     if (isFile) {
       try {
-        buf = readFileSync(argv.log);
+        buf = readLog(argv.log, spec);
       } catch (e) {
         fail(out, ExitCode.USAGE, ErrorCode.CONFIG_MISSING, `cannot read ${argv.log}: ${e instanceof Error ? e.message : String(e)}`);
         return;
@@ -187,18 +188,20 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
         pos = nl + 1;
       }
     };
-    scanner.scan(buf, (start, end) => {
+    // `prepared`: the line's date stage, run ahead on another thread (null: blank or comment);
+    // undefined: run both stages here
+    const onCandidate = (start: number, end: number, prepared?: PreparedLine | null): void => {
       emitNonCandidates(start);
       lineNo++;
       total++;
       pos = end + 1;
       const text = decodeLine(buf, start, end);
-      if (text.startsWith('#') || text.trim() === '') {
+      if (prepared === null || (prepared === undefined && (text.startsWith('#') || text.trim() === ''))) {
         skipped++;
         if (w) w.write(`{"line":${lineNo},"skipped":true}`);
         return;
       }
-      const r = matcher.matchDetailed(text);
+      const r = prepared === undefined ? matcher.matchDetailed(text) : matcher.matchPrepared(text, prepared);
       const tpl = matcher.lineTemplate;
       if (tpl !== null) templateHits.set(tpl, (templateHits.get(tpl) ?? 0) + 1);
       const o = r.outcome;
@@ -213,7 +216,18 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       // like fail2ban-regex: lines hidden by ignoreregex and <F-NOFAIL> / pending matches
       if (o.kind === 'ignored' || o.kind === 'pending') ignored++;
       if (w) w.write(`{"line":${lineNo},"match":false,"host":null,"time":null,"attempts":0,"fields":{}}`);
-    });
+    };
+    const twoStage = buf.buffer instanceof SharedArrayBuffer;
+    if (twoStage) {
+      try {
+        await runDateStage({ spec, data: buf, now: fixedNow, ...(timezone ? { timezone } : {}) }, onCandidate);
+      } catch (e) {
+        fail(out, ExitCode.USAGE, ErrorCode.REGEX_INVALID, `date stage failed: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+    } else {
+      scanner.scan(buf, (start, end) => onCandidate(start, end));
+    }
     emitNonCandidates(buf.length);
     if (w) {
       w.flush();
@@ -247,11 +261,30 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
     const considered = total - skipped;
     lines.push(`Lines: ${considered} lines, ${ignored} ignored, ${matched} matched, ${considered - ignored - matched} missed`);
     if (skipped > 0) lines.push(`(${skipped} comment or blank lines skipped)`);
-    lines.push(`[processed in ${secs.toFixed(2)} sec${literals ? `, prefilter literals: ${filter.literals!.map((l) => JSON.stringify(l)).join(' ')}` : ''}]`, '');
+    lines.push(`[processed in ${secs.toFixed(2)} sec on ${twoStage ? '2 threads' : '1 thread'}${literals ? `, prefilter literals: ${filter.literals!.map((l) => JSON.stringify(l)).join(' ')}` : ''}]`, '');
     process.stdout.write(lines.join('\n'));
     process.exitCode = ExitCode.OK;
   },
 };
+
+/** the whole log; in shared memory when a second thread will run the date stage over it */
+function readLog(file: string, spec: FilterSpec): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (!dateStageApplies(spec, size)) return readFileSync(fd);
+    const buf = Buffer.from(new SharedArrayBuffer(size));
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return off === size ? buf : buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 function isBlank(buf: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {

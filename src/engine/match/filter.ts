@@ -16,6 +16,24 @@ import { isAscii } from './python-regex.js';
 import { compileJsonFilter, jsonTime, MAX_JSON_LINE, type JsonMatcherCore } from './json-filter.js';
 
 export type TupleLine = readonly [pre: string, date: string, post: string];
+
+export const CUT_NONE = 0;
+export const CUT_DATE = 1;
+export const CUT_LAST = 2;
+
+/** A line after fail2ban's date stage: which part is the date, and the time it gave. */
+export interface PreparedLine {
+  /** CUT_NONE: match the whole line; CUT_DATE: the date at [cutStart, cutEnd) is cut out;
+   * CUT_LAST: no date of its own, the previous line's (lastText) stands for it */
+  readonly cut: typeof CUT_NONE | typeof CUT_DATE | typeof CUT_LAST;
+  readonly cutStart: number;
+  readonly cutEnd: number;
+  readonly lastText: string;
+  readonly date: number | null;
+  readonly ascii: boolean;
+  /** the date template that found it, for the regex tool's summary */
+  readonly template: string | null;
+}
 type FailValue = string | undefined | number | Set<string>;
 export type FailData = Map<string, FailValue>;
 
@@ -33,6 +51,9 @@ export interface DetailedOutcome {
 export interface DetailedMatcher extends LineMatcher {
   /** `date` (epoch s): the line's time is already known (journal entries); no date search */
   matchDetailed(line: string, date?: number): DetailedOutcome;
+  /** matchDetailed in two stages (regex filters only; a JSON filter matches whole lines) */
+  prepare(line: string): PreparedLine;
+  matchPrepared(line: string, p: PreparedLine): DetailedOutcome;
   /** hits per failregex / ignoreregex so far */
   readonly hits: readonly number[];
   readonly ignoreHits: readonly number[];
@@ -319,32 +340,42 @@ class FilterMatcher implements DetailedMatcher {
   }
 
   #processLine(line: string): DetailedOutcome {
+    return this.matchPrepared(line, this.prepare(line));
+  }
+
+  /**
+   * The date stage of fail2ban's processLine: find the line's date, cut it out, keep the last
+   * date for lines without one. Its state (template order, last date) depends only on the lines
+   * it was given, in order, so `aegis-ban regex` runs it on another thread, ahead of matching.
+   */
+  prepare(line: string): PreparedLine {
     const ctx = this.#ctx;
     const now = this.#now();
     ctx.now = now;
     const ascii = isAscii(line);
-    let tuple: TupleLine;
-    let date: number | null = null;
     // SPEC "Time of a line": a JSON line under a filter without datepattern takes its time from
     // the top-level `time` field (epoch s / ms / ISO 8601); the line is matched whole
     if (this.#p.datepattern === null && line.charCodeAt(0) === 123 /* { */ && line.length <= MAX_JSON_LINE) {
       const jt = topLevelJsonTime(line, ctx.zone);
       if (jt !== undefined) {
-        this.lineTemplate = jt === null ? null : 'JSON time';
         if (jt !== null) {
           this.#lastTimeText = '';
           this.#lastDate = jt;
         }
-        return this.#findFailure(['', '', line], jt, ascii);
+        return { cut: CUT_NONE, cutStart: 0, cutEnd: 0, lastText: '', date: jt, ascii, template: jt === null ? null : 'JSON time' };
       }
     }
     const tm = this.#dates.matchTime(line, ascii);
-    this.lineTemplate = tm === null ? null : tm.template.name;
+    const template = tm === null ? null : tm.template.name;
+    let cut: PreparedLine['cut'] = CUT_NONE;
+    let cutStart = 0;
+    let cutEnd = 0;
+    let date: number | null = null;
     if (tm !== null) {
-      const s = tm.dm.start;
-      const e = tm.dm.end;
-      const m = line.slice(s, e);
-      tuple = [line.slice(0, s), m, line.slice(e)];
+      cut = CUT_DATE;
+      cutStart = tm.dm.start;
+      cutEnd = tm.dm.end;
+      const m = line.slice(cutStart, cutEnd);
       if (m) {
         if (m === this.#cacheText && tm.template === this.#cacheTemplate && now === this.#cacheNow) date = this.#cacheDate;
         else {
@@ -359,15 +390,27 @@ class FilterMatcher implements DetailedMatcher {
           this.#lastDate = date;
         }
       } else if (this.#lastDate !== null && this.#lastDate > now - 60) {
-        tuple = ['', this.#lastTimeText, line];
+        cut = CUT_LAST;
         date = this.#lastDate;
       } else date = now;
-    } else tuple = ['', '', line];
+    }
     if (date === null && this.#lastDate !== null && this.#lastDate > now - 60) {
-      tuple = ['', this.#lastTimeText, line];
+      cut = CUT_LAST;
       date = this.#lastDate;
     }
-    return this.#findFailure(tuple, date, ascii);
+    return { cut, cutStart, cutEnd, lastText: cut === CUT_LAST ? this.#lastTimeText : '', date, ascii, template };
+  }
+
+  /** the matching stage of processLine, for a line whose date stage is `p` */
+  matchPrepared(line: string, p: PreparedLine): DetailedOutcome {
+    this.lineTemplate = p.template;
+    const tuple: TupleLine =
+      p.cut === CUT_DATE
+        ? [line.slice(0, p.cutStart), line.slice(p.cutStart, p.cutEnd), line.slice(p.cutEnd)]
+        : p.cut === CUT_LAST
+          ? ['', p.lastText, line]
+          : ['', '', line];
+    return this.#findFailure(tuple, p.date, p.ascii);
   }
 
   #ignoreLine(buf: string, orgBuffer: TupleLine[], failHit: { re: CompiledRegex; hit: RegexHit; buf: string; org: TupleLine[] } | null): number | null {
