@@ -481,6 +481,9 @@ export class FileTail {
       // every batch of this drain is done before anything else happens to the file (rotation,
       // truncation, hand-over): positions are recorded in order and never for a file we left
       await this.#settle(0);
+      // caught up: live appends are small reads, and a hundred followed files must not each
+      // keep a few idle 4 MiB buffers
+      this.#pool.length = 0;
     }
     return total;
   }
