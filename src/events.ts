@@ -56,17 +56,26 @@ export class Events {
     this.metrics = metrics;
   }
 
-  /** every ban of one burst, logged with one write */
+  /** every ban of one burst: its lines in one write, its counters added once per label set */
   bannedAll(bans: readonly { readonly ban: BanEventData; readonly latencySeconds: number | null }[]): void {
+    const perLabels = new Map<string, { jail: string; source: 'auto' | 'manual'; n: number }>();
+    let auto = 0;
+    for (const { ban: b, latencySeconds } of bans) {
+      const k = `${b.source}|${b.jail}`;
+      const c = perLabels.get(k);
+      if (c) c.n++;
+      else perLabels.set(k, { jail: b.jail, source: b.source, n: 1 });
+      if (b.source === 'auto') auto++;
+      if (latencySeconds !== null) this.metrics.banLatency.observe(latencySeconds);
+    }
+    for (const c of perLabels.values()) this.metrics.bans.inc({ jail: c.jail, source: c.source }, c.n);
+    if (auto > 0) this.metrics.autobans.inc({ reason: 'log' }, auto);
     inOneWrite(this.log, () => {
-      for (const b of bans) this.banned(b.ban, b.latencySeconds);
+      for (const b of bans) this.#logBan(b.ban, b.latencySeconds);
     });
   }
 
-  banned(b: BanEventData, latencySeconds: number | null): void {
-    this.metrics.bans.inc({ jail: b.jail, source: b.source });
-    if (b.source === 'auto') this.metrics.autobans.inc({ reason: 'log' });
-    if (latencySeconds !== null) this.metrics.banLatency.observe(latencySeconds);
+  #logBan(b: BanEventData, latencySeconds: number | null): void {
     const target = b.prefix === (b.ip.includes(':') ? 128 : 32) ? b.ip : `${b.network}/${b.prefix}`;
     this.log.warn(
       {

@@ -18,9 +18,10 @@ const v6 = (n) => `2001:db8:${(n >> 16).toString(16)}::${(n & 0xffff).toString(1
 
 /**
  * ~3 % auth failures, ~0.5 % admin 401s, the rest ordinary requests, from 5 000 IPv4 and 1 000
- * IPv6 sources; times spread over the `spanSeconds` before `endMs`.
+ * IPv6 sources (numbered from `sourceOffset`: a warm-up log on other addresses); times spread
+ * over the `spanSeconds` before `endMs`.
  */
-export async function writeApiLog(file, { lines = 1_000_000, endMs = Date.now(), spanSeconds = 240, seed = 7 } = {}) {
+export async function writeApiLog(file, { lines = 1_000_000, endMs = Date.now(), spanSeconds = 240, seed = 7, sourceOffset = 0 } = {}) {
   const r = rng(seed);
   const out = createWriteStream(file);
   const start = endMs - spanSeconds * 1000;
@@ -29,7 +30,7 @@ export async function writeApiLog(file, { lines = 1_000_000, endMs = Date.now(),
   let admin = 0;
   for (let i = 0; i < lines; i++) {
     const time = Math.floor(start + (i / lines) * spanSeconds * 1000);
-    const src = r() < 0.85 ? v4(Math.floor(r() * 5000)) : v6(Math.floor(r() * 1000));
+    const src = r() < 0.85 ? v4(sourceOffset + Math.floor(r() * 5000)) : v6(sourceOffset + Math.floor(r() * 1000));
     const x = r();
     let o;
     if (x < 0.03) {

@@ -5,8 +5,8 @@
  * in order, so the date stage can run on a worker thread over the whole file, ahead of the
  * matching stage on the main thread, and the result is exactly the one-thread result.
  *
- * This module is both sides: `runDateStage` on the main thread starts this file as a worker and
- * yields its output in order; the worker (below) scans the file for candidate lines, runs the
+ * This module is both sides: `startDateStage` on the main thread starts this file as a worker
+ * and yields its output in order; the worker (below) scans the file for candidate lines, runs the
  * date stage on each and posts them in column-wise chunks.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -53,57 +53,83 @@ export function dateStageApplies(spec: FilterSpec, bytes: number): boolean {
   return spec.json === null && bytes >= 4 * 1024 * 1024 && bytes < 2 ** 31;
 }
 
+export interface DateStage {
+  /**
+   * Feed every candidate line, in file order, to `onLine` with its prepared date stage (null
+   * for blank/comment lines); resolves when the file is done.
+   */
+  consume(onLine: (start: number, end: number, p: PreparedLine | null) => void): Promise<void>;
+  cancel(): void;
+}
+
 /**
- * Run the date stage on a worker; `onLine` gets every candidate line in file order with its
- * prepared date stage (null for blank/comment lines). Resolves when the file is done.
+ * Start the date stage on a worker at once (its start-up and filter compilation overlap the
+ * caller's own); chunks that arrive before `consume` wait in order.
  */
-export function runDateStage(input: DateStageInput, onLine: (start: number, end: number, p: PreparedLine | null) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL(import.meta.url), { workerData: input });
-    const templates: (string | null)[] = [];
-    let finished = false;
-    worker.on('message', (m: Message) => {
-      if ('error' in m) {
-        finished = true;
-        reject(new Error(m.error));
-        void worker.terminate();
-        return;
+export function startDateStage(input: DateStageInput): DateStage {
+  const worker = new Worker(new URL(import.meta.url), { workerData: input });
+  const templates: (string | null)[] = [];
+  const queued: DateChunk[] = [];
+  let onLine: ((start: number, end: number, p: PreparedLine | null) => void) | null = null;
+  let outcome: { ok: true } | { ok: false; error: Error } | null = null;
+  let settle: (() => void) | null = null;
+  const finish = (o: { ok: true } | { ok: false; error: Error }): void => {
+    if (outcome !== null) return;
+    outcome = o;
+    settle?.();
+  };
+  const feed = (c: DateChunk, visit: (start: number, end: number, p: PreparedLine | null) => void): void => {
+    templates.push(...c.newTemplates);
+    let lt = 0;
+    for (let i = 0; i < c.starts.length; i++) {
+      if (c.skip[i] === 1) {
+        visit(c.starts[i]!, c.ends[i]!, null);
+        continue;
       }
-      if ('done' in m) {
-        finished = true;
-        resolve();
-        return;
-      }
-      const c = m.chunk;
-      templates.push(...c.newTemplates);
-      let lt = 0;
-      for (let i = 0; i < c.starts.length; i++) {
-        if (c.skip[i] === 1) {
-          onLine(c.starts[i]!, c.ends[i]!, null);
-          continue;
-        }
-        let lastText = '';
-        if (c.lastTextRows[lt] === i) lastText = c.lastTexts[lt++]!;
-        const t = c.template[i]!;
-        const d = c.date[i]!;
-        onLine(c.starts[i]!, c.ends[i]!, {
-          cut: c.cut[i] as PreparedLine['cut'],
-          cutStart: c.cutStart[i]!,
-          cutEnd: c.cutEnd[i]!,
-          lastText,
-          date: Number.isNaN(d) ? null : d,
-          ascii: c.ascii[i] === 1,
-          template: t < 0 ? null : (templates[t] ?? null),
-        });
-      }
-    });
-    worker.on('error', (e) => {
-      if (!finished) reject(e);
-    });
-    worker.on('exit', (code) => {
-      if (!finished) reject(new Error(`date stage worker exited with code ${code}`));
-    });
+      let lastText = '';
+      if (c.lastTextRows[lt] === i) lastText = c.lastTexts[lt++]!;
+      const t = c.template[i]!;
+      const d = c.date[i]!;
+      visit(c.starts[i]!, c.ends[i]!, {
+        cut: c.cut[i] as PreparedLine['cut'],
+        cutStart: c.cutStart[i]!,
+        cutEnd: c.cutEnd[i]!,
+        lastText,
+        date: Number.isNaN(d) ? null : d,
+        ascii: c.ascii[i] === 1,
+        template: t < 0 ? null : (templates[t] ?? null),
+      });
+    }
+  };
+  worker.on('message', (m: Message) => {
+    if ('error' in m) {
+      finish({ ok: false, error: new Error(m.error) });
+      void worker.terminate();
+    } else if ('done' in m) finish({ ok: true });
+    else if (onLine !== null) feed(m.chunk, onLine);
+    else queued.push(m.chunk);
   });
+  worker.on('error', (e) => finish({ ok: false, error: e }));
+  worker.on('exit', (code) => finish({ ok: false, error: new Error(`date stage worker exited with code ${code}`) }));
+  return {
+    consume(visit) {
+      onLine = visit;
+      for (const c of queued.splice(0)) feed(c, visit);
+      return new Promise<void>((resolve, reject) => {
+        const done = (): void => {
+          const o = outcome!;
+          if (o.ok) resolve();
+          else reject(o.error);
+        };
+        if (outcome !== null) done();
+        else settle = done;
+      });
+    },
+    cancel() {
+      finish({ ok: false, error: new Error('cancelled') });
+      void worker.terminate();
+    },
+  };
 }
 
 function workerMain(input: DateStageInput): void {

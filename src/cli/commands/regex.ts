@@ -17,7 +17,7 @@ import { decodeLine } from '../../engine/scan.js';
 import { createLineScanner } from '../../engine/match/prefilter.js';
 import { ExitCode } from '../exit-codes.js';
 import { fail, printJson } from '../output.js';
-import { dateStageApplies, runDateStage } from '../regex-dates.js';
+import { dateStageApplies, startDateStage } from '../regex-dates.js';
 
 interface RegexArgs {
   readonly json: boolean;
@@ -124,22 +124,6 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       }
       spec = { ...spec, ignoreregex: [...spec.ignoreregex, ...extra] };
     }
-    const { filter, diagnostics } = compileFilter(spec);
-    if (filter === null && spec.file === null && /^[\w.-]+(?:\[.*\])?$/s.test(argv.filter)) {
-      // a bare word that is no filter file and no usable regex: say what was looked for
-      const where = path.join(configDir, 'filter.d', `${argv.filter.replace(/\[.*$/s, '')}.conf`);
-      fail(out, ExitCode.USAGE, ErrorCode.FILTER_NOT_FOUND, `filter ${JSON.stringify(argv.filter)} not found (no ${where} or .local), and as a regex it has no <HOST>/<F-ID>`);
-      return;
-    }
-    if (filter === null) {
-      for (const d of diagnostics.slice(1)) process.stderr.write(`aegis-ban: ${formatDiagnostic(d)}\n`);
-      const d = diagnostics[0];
-      fail(out, ExitCode.USAGE, d?.code ?? ErrorCode.REGEX_INVALID, d ? formatDiagnostic(d) : 'filter did not compile');
-      return;
-    }
-    const clockNow = (): number => (fixedNow !== null ? fixedNow : Date.now() / 1000);
-    const matcher = filter.createMatcher({ now: clockNow, ...(timezone ? { timezone } : {}) }) as DetailedMatcher;
-
     // the input: a file, else the argument is itself one line
     let buf: Buffer;
     let inputLabel: string;
@@ -161,6 +145,28 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       buf = Buffer.from(argv.log.endsWith('\n') ? argv.log : `${argv.log}\n`, 'utf8');
       inputLabel = 'log line : (given on the command line)';
     }
+
+    // a large log: its date stage starts on a second thread now, while this one compiles the
+    // filter too (each thread needs its own)
+    const stage =
+      buf.buffer instanceof SharedArrayBuffer ? startDateStage({ spec, data: buf, now: fixedNow, ...(timezone ? { timezone } : {}) }) : null;
+    const { filter, diagnostics } = compileFilter(spec);
+    if (filter === null && spec.file === null && /^[\w.-]+(?:\[.*\])?$/s.test(argv.filter)) {
+      // a bare word that is no filter file and no usable regex: say what was looked for
+      const where = path.join(configDir, 'filter.d', `${argv.filter.replace(/\[.*$/s, '')}.conf`);
+      fail(out, ExitCode.USAGE, ErrorCode.FILTER_NOT_FOUND, `filter ${JSON.stringify(argv.filter)} not found (no ${where} or .local), and as a regex it has no <HOST>/<F-ID>`);
+      stage?.cancel();
+      return;
+    }
+    if (filter === null) {
+      stage?.cancel();
+      for (const d of diagnostics.slice(1)) process.stderr.write(`aegis-ban: ${formatDiagnostic(d)}\n`);
+      const d = diagnostics[0];
+      fail(out, ExitCode.USAGE, d?.code ?? ErrorCode.REGEX_INVALID, d ? formatDiagnostic(d) : 'filter did not compile');
+      return;
+    }
+    const clockNow = (): number => (fixedNow !== null ? fixedNow : Date.now() / 1000);
+    const matcher = filter.createMatcher({ now: clockNow, ...(timezone ? { timezone } : {}) }) as DetailedMatcher;
 
     const started = process.hrtime.bigint();
     const scanner = createLineScanner(filter.literals);
@@ -217,10 +223,10 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       if (o.kind === 'ignored' || o.kind === 'pending') ignored++;
       if (w) w.write(`{"line":${lineNo},"match":false,"host":null,"time":null,"attempts":0,"fields":{}}`);
     };
-    const twoStage = buf.buffer instanceof SharedArrayBuffer;
-    if (twoStage) {
+    const twoStage = stage !== null;
+    if (stage !== null) {
       try {
-        await runDateStage({ spec, data: buf, now: fixedNow, ...(timezone ? { timezone } : {}) }, onCandidate);
+        await stage.consume(onCandidate);
       } catch (e) {
         fail(out, ExitCode.USAGE, ErrorCode.REGEX_INVALID, `date stage failed: ${e instanceof Error ? e.message : String(e)}`);
         return;
