@@ -18,11 +18,11 @@ jsonfail = event=auth.login.failed
 const RAW_FILTER = `[Definition]\nfailregex = ${RAW_REGEX}\n`;
 
 /**
- * A 100 000-line log from other addresses, drained first when `warm`: a running daemon has its
+ * A 500 000-line log from other addresses, drained first when `warm`: a running daemon has its
  * hot code compiled; a fresh one spends a good part of its first second in V8's optimizing
  * compiler (measured: ~0.4 s of background-thread CPU during a 1 M-line drain).
  */
-const WARMUP_LINES = 100_000;
+const WARMUP_LINES = 500_000;
 
 async function drain(label, filterBody, source, { warm = false } = {}) {
   const { dir, cleanup } = tmp(join(ROOT, 'bench/out/run-'));

@@ -139,7 +139,7 @@ export default async function run() {
       aegis: Math.round(LINES / cli.secs),
       unit: 'lines/s',
       ...peer(LINES / cli.secs, f2b ? n / f2b.secs : null),
-      note: `${cli.secs.toFixed(2)} s wall / ${cli.cpu.toFixed(2)} s CPU incl. start-up, ${cliMatched ?? '?'} matched; the machine is shared, CPU time is the steadier figure`,
+      note: `${cli.secs.toFixed(2)} s wall / ${cli.cpu.toFixed(2)} s CPU incl. start-up, ${cliMatched ?? '?'} matched; date stage on a second thread (fail2ban-regex: one); the machine is shared, figures vary ±15 %`,
     });
     return rows;
   } finally {

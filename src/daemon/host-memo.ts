@@ -29,6 +29,10 @@ export class HostMemo {
     this.#ignore = ignore;
   }
 
+  get size(): number {
+    return this.#hosts.size;
+  }
+
   /** null when `host` is not an IP address */
   get(host: string): HostInfo | null {
     let info = this.#hosts.get(host);

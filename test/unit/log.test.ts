@@ -4,7 +4,7 @@ import { existsSync, fstatSync, mkdtempSync, openSync, closeSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
-import { createLogger, isJournalStream, syslogPriority } from '../../src/log.js';
+import { createLogger, inOneWrite, isJournalStream, syslogPriority } from '../../src/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), `aegis-log-${process.pid}-`));
 const distLog = resolve('dist/log.js');
@@ -14,6 +14,54 @@ function devIno(fd: number): string {
   const st = fstatSync(fd, { bigint: true });
   return `${st.dev}:${st.ino}`;
 }
+
+describe('log: bursts', () => {
+  it('writes the lines of a burst together when it ends, in order, with their priorities; other lines at once', () => {
+    const f = join(dir, 'burst');
+    const fd = openSync(f, 'w');
+    const saved = process.env.JOURNAL_STREAM;
+    try {
+      process.env.JOURNAL_STREAM = devIno(fd);
+      const log = createLogger({ level: 'info', destination: fd });
+      log.info('before');
+      expect(readFileSync(f, 'utf8').split('\n').length).toBe(2);
+      inOneWrite(log, () => {
+        for (let i = 0; i < 3000; i++) log.warn({ event: 'ban', n: i }, `ban ${i}`);
+        // nested bursts end with the outer one; 3000 lines are past the 256 KiB flush point
+        inOneWrite(log, () => log.error('inner'));
+      });
+      log.info('after');
+    } finally {
+      if (saved === undefined) delete process.env.JOURNAL_STREAM;
+      else process.env.JOURNAL_STREAM = saved;
+      closeSync(fd);
+    }
+    const lines = readFileSync(f, 'utf8').trim().split('\n');
+    expect(lines.length).toBe(3003);
+    expect(lines[0]!.startsWith('<6>')).toBe(true);
+    expect(lines.slice(1, 3001).map((l) => (JSON.parse(l.slice(3)) as { n: number }).n)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    expect(lines.slice(1, 3001).every((l) => l.startsWith('<4>'))).toBe(true);
+    expect(lines[3001]!.startsWith('<3>')).toBe(true);
+    expect(JSON.parse(lines[3002]!.slice(3))).toMatchObject({ msg: 'after' });
+  });
+
+  it('a burst that throws still writes what it logged', () => {
+    const f = join(dir, 'burst-throw');
+    const fd = openSync(f, 'w');
+    try {
+      const log = createLogger({ level: 'info', destination: fd, journal: false });
+      expect(() =>
+        inOneWrite(log, () => {
+          log.warn('logged');
+          throw new Error('bug');
+        }),
+      ).toThrow('bug');
+    } finally {
+      closeSync(fd);
+    }
+    expect(JSON.parse(readFileSync(f, 'utf8').trim())).toMatchObject({ msg: 'logged' });
+  });
+});
 
 describe('log: syslog priorities', () => {
   it('maps pino levels to syslog priorities', () => {
