@@ -53,10 +53,11 @@ async function drain(label, filterBody, source, { warm = false } = {}) {
     await waitUntil(async () => (await d.metric('aegis_log_lines_total', { jail: 'bench' })) >= base + LINES, `${label} drained`, 600_000, 50);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = d.cpuSeconds() - cpu0;
-    const bans = (await d.metric('aegis_bans_total', { jail: 'bench' })) - bans0;
-    const failures = (await d.metric('aegis_failures_total', { jail: 'bench' })) - failures0;
     const peak = d.rssPeakKb();
     await new Promise((r) => setTimeout(r, 3000));
+    // read after the pause: the last batches' bans complete (fsync, enforcer) in the background
+    const bans = (await d.metric('aegis_bans_total', { jail: 'bench' })) - bans0;
+    const failures = (await d.metric('aegis_failures_total', { jail: 'bench' })) - failures0;
     const settled = d.rssKb();
     const heapMb = (await d.metric('nodejs_heap_size_used_bytes')) / 1048576;
     await d.stop();

@@ -4,7 +4,7 @@
  * - A source delivers complete lines in Batches through `onBatch`: the promise resolves once
  *   the engine and ban stages are done with the batch. Only then does the source advance its
  *   saved position, so a crash replays at most the batches in flight (nothing lost). A file
- *   source may call onBatch for its next batch before the previous one resolved (at most two
+ *   source may call onBatch for its next batches before the previous one resolved (at most four
  *   per file, so reading overlaps matching); batches of one source arrive in file order, and
  *   the consumer must apply them in that order. Pending promises are the back-pressure.
  * - A line longer than `maxLineBytes` is cut there, the rest up to its newline discarded, and

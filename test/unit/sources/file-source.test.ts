@@ -398,7 +398,7 @@ describe('file source', () => {
     expect(c.lines).toEqual(nums(0, 1012));
   });
 
-  it('reads at most one batch ahead of the consumer, and saves no position past a batch not yet done', async () => {
+  it('reads at most three batches ahead of the consumer, and saves no position past a batch not yet done', async () => {
     const dir = setup('bp');
     const f = path.join(dir, 'app.log');
     writeFileSync(f, text(nums(0, 200_000)));
@@ -425,7 +425,7 @@ describe('file source', () => {
       maxInFlight = Math.max(maxInFlight, inFlight);
       check();
       // batches finish out of order now and then: the later one must still wait for the earlier
-      await sleep(i % 3 === 0 ? 8 : 1);
+      await sleep(i % 4 === 0 ? 2 : 12);
       check();
       done[i] = true;
       inFlight--;
@@ -433,7 +433,7 @@ describe('file source', () => {
     await startSource(c, { globs: [f], maxBatchBytes: 64 * 1024, positions });
     await waitFor(() => c.lines.length === 200_000, 'all lines', 20_000);
     await waitFor(() => positions.getFile(f)?.offset === donePrefix(), 'last position');
-    expect(maxInFlight).toBe(2);
+    expect(maxInFlight).toBe(4);
     expect(violations).toBe(0);
     expect(c.lines).toEqual(nums(0, 200_000));
   });
