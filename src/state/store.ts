@@ -159,20 +159,23 @@ export class StateStore implements PositionStore {
     const tmp = join(this.#dir, 'state.json.tmp');
     const fd = openSync(tmp, 'w', 0o600);
     try {
-      // Streamed in pieces: a million bans must not need one giant string.
-      writeSync(fd, '{"version":1,"bans":[');
+      // Streamed in 256 KiB pieces: a million bans must not need one giant string, nor a
+      // million write(2) calls (seconds of a blocked event loop at every compaction)
+      const out = new ChunkWriter(fd);
+      out.write('{"version":1,"bans":[');
       let first = true;
       for (const b of snap.bans) {
-        writeSync(fd, (first ? '' : ',') + JSON.stringify(b));
+        out.write((first ? '' : ',') + JSON.stringify(b));
         first = false;
       }
-      writeSync(fd, '],"history":[');
+      out.write('],"history":[');
       first = true;
       for (const h of snap.history) {
-        writeSync(fd, (first ? '' : ',') + JSON.stringify(h));
+        out.write((first ? '' : ',') + JSON.stringify(h));
         first = false;
       }
-      writeSync(fd, `],"files":${JSON.stringify(snap.files)},"cursors":${JSON.stringify(snap.cursors)}}`);
+      out.write(`],"files":${JSON.stringify(snap.files)},"cursors":${JSON.stringify(snap.cursors)}}`);
+      out.end();
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -281,5 +284,30 @@ export class StateStore implements PositionStore {
     await this.#journal?.truncate(0);
     await this.#journal?.close();
     this.#journal = null;
+  }
+}
+
+/** gathers small strings and writes them to `fd` in pieces of about 256 KiB */
+class ChunkWriter {
+  readonly #fd: number;
+  #parts: string[] = [];
+  #length = 0;
+
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  write(s: string): void {
+    this.#parts.push(s);
+    this.#length += s.length;
+    if (this.#length >= 256 * 1024) this.end();
+  }
+
+  /** write what is gathered */
+  end(): void {
+    if (this.#parts.length === 0) return;
+    writeSync(this.#fd, this.#parts.join(''));
+    this.#parts = [];
+    this.#length = 0;
   }
 }
