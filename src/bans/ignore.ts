@@ -79,6 +79,11 @@ export class IgnoreList {
     return this.#set.items;
   }
 
+  /** true when an ignorecommand must be asked (most jails have none: no await per ban then) */
+  get hasCommand(): boolean {
+    return this.#command !== null && this.#command !== '';
+  }
+
   /** ignorecommand, with `<ip>` passed as an environment variable, never spliced into text */
   async commandSaysIgnore(ip: string): Promise<boolean> {
     if (!this.#command) return false;

@@ -106,7 +106,7 @@ export async function processBatch(
       }
       const r = jail.windows.record(addr.text, time, m.attempts);
       if (!r.isDue) continue;
-      if (await jail.ignore.commandSaysIgnore(addr.text)) {
+      if (jail.ignore.hasCommand && (await jail.ignore.commandSaysIgnore(addr.text))) {
         deps.events.ignoredFailure(jail.name, addr.text, 'ignorecommand');
         continue;
       }

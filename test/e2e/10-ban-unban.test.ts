@@ -11,13 +11,16 @@ let dir: string;
 let cleanup: () => void;
 let apiLog: string;
 let rawLog: string;
+let cmdLog: string;
 
 beforeAll(async () => {
   ({ dir, cleanup } = tempDir('aegis-e2e-ban-'));
   apiLog = join(dir, 'api.log');
   rawLog = join(dir, 'raw.log');
+  cmdLog = join(dir, 'cmd.log');
   writeFileSync(apiLog, '');
   writeFileSync(rawLog, '');
+  writeFileSync(cmdLog, '');
   writeConfig(join(dir, 'etc'), {
     filters: {
       'api-json': AUTH_FILTER,
@@ -26,6 +29,8 @@ beforeAll(async () => {
     jails: {
       api: `[api]\nenabled = true\nfilter = api-json\nlogpath = ${apiLog}\nmaxretry = 5\nfindtime = 5m\nbantime = 15m\nignoreip = 203.0.113.99 198.18.99.0/24\n`,
       raw: `[raw]\nenabled = true\nfilter = api-raw\nlogpath = ${rawLog}\nmaxretry = 3\nfindtime = 5m\nbantime = 10m\n`,
+      // fail2ban's ignorecommand: exit 0 = do not ban this address
+      cmd: `[cmd]\nenabled = true\nfilter = api-json\nlogpath = ${cmdLog}\nmaxretry = 3\nfindtime = 5m\nbantime = 10m\nignorecommand = test <ip> = 198.18.7.1\n`,
     },
   });
   d = await startDaemon({ configDir: join(dir, 'etc') });
@@ -66,6 +71,14 @@ describe('aegisd bans from log lines', () => {
     expect(logged).toMatchObject({ jail: 'api', failures: 5, count: 1 });
     expect(typeof logged?.expires).toBe('string');
     expect(await d.metric('aegis_bans_total', { jail: 'api', source: 'auto' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('ignorecommand decides per address: exit 0 spares it, anything else lets the ban through', async () => {
+    for (let i = 0; i < 3; i++) appendFileSync(cmdLog, authLine('198.18.7.1') + authLine('198.18.7.2'));
+    await d.waitForBan('198.18.7.2');
+    await d.waitFor(async () => d.events().some((e) => e.event === 'ignore' && e.ip === '198.18.7.1'), 'ignore logged');
+    expect(d.events().find((e) => e.event === 'ignore' && e.ip === '198.18.7.1')).toMatchObject({ jail: 'cmd', why: 'ignorecommand' });
+    expect((await d.cli(['banned', '198.18.7.1', '--json'])).stdout.trim()).toBe('[]');
   });
 
   it('failures older than findtime do not count', async () => {
