@@ -148,38 +148,50 @@ export class StateStore implements PositionStore {
     }
   }
 
-  #writeSnapshot(): void {
-    const snap: Snapshot = {
+  /** what the snapshot holds, taken at once (entries are replaced on change, never mutated) */
+  #snapshot(): Snapshot {
+    return {
       version: 1,
       bans: [...this.#bans.values()],
       history: [...this.#history.entries()],
       files: [...this.#files.values()],
       cursors: [...this.#cursors.entries()],
     };
+  }
+
+  /** at start and stop: nothing else runs, so it may block */
+  #writeSnapshot(): void {
     const tmp = join(this.#dir, 'state.json.tmp');
     const fd = openSync(tmp, 'w', 0o600);
     try {
-      // Streamed in 256 KiB pieces: a million bans must not need one giant string, nor a
-      // million write(2) calls (seconds of a blocked event loop at every compaction)
-      const out = new ChunkWriter(fd);
-      out.write('{"version":1,"bans":[');
-      let first = true;
-      for (const b of snap.bans) {
-        out.write((first ? '' : ',') + JSON.stringify(b));
-        first = false;
-      }
-      out.write('],"history":[');
-      first = true;
-      for (const h of snap.history) {
-        out.write((first ? '' : ',') + JSON.stringify(h));
-        first = false;
-      }
-      out.write(`],"files":${JSON.stringify(snap.files)},"cursors":${JSON.stringify(snap.cursors)}}`);
-      out.end();
+      for (const chunk of snapshotChunks(this.#snapshot())) writeSync(fd, chunk);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
+    this.#publishSnapshot(tmp);
+  }
+
+  /**
+   * While running (compaction): the same file, written a chunk at a time with the event loop
+   * free in between — with a million bans, serialising them takes seconds, which must not
+   * stall bans, the control socket or scrapes. Changes made meanwhile wait in #pending (flushes
+   * run one at a time and this runs inside one), so truncating the journal afterwards drops
+   * only records the snapshot holds.
+   */
+  async #writeSnapshotAsync(): Promise<void> {
+    const tmp = join(this.#dir, 'state.json.tmp');
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      for (const chunk of snapshotChunks(this.#snapshot())) await fh.write(chunk);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    this.#publishSnapshot(tmp);
+  }
+
+  #publishSnapshot(tmp: string): void {
     renameSync(tmp, join(this.#dir, 'state.json'));
     const dfd = openSync(this.#dir, 'r');
     try {
@@ -269,7 +281,7 @@ export class StateStore implements PositionStore {
   }
 
   async #compact(): Promise<void> {
-    this.#writeSnapshot();
+    await this.#writeSnapshotAsync();
     await this.#journal?.truncate(0);
     await this.#journal?.datasync();
     this.#journalBytes = 0;
@@ -287,27 +299,35 @@ export class StateStore implements PositionStore {
   }
 }
 
-/** gathers small strings and writes them to `fd` in pieces of about 256 KiB */
-class ChunkWriter {
-  readonly #fd: number;
-  #parts: string[] = [];
-  #length = 0;
-
-  constructor(fd: number) {
-    this.#fd = fd;
+/**
+ * The snapshot as JSON in pieces of about 256 KiB: a million bans must not need one giant
+ * string, nor a million write(2) calls.
+ */
+function* snapshotChunks(snap: Snapshot): Generator<string> {
+  let parts: string[] = ['{"version":1,"bans":['];
+  let length = 0;
+  const add = (text: string): boolean => {
+    parts.push(text);
+    length += text.length;
+    return length >= 256 * 1024;
+  };
+  const take = (): string => {
+    const chunk = parts.join('');
+    parts = [];
+    length = 0;
+    return chunk;
+  };
+  let first = true;
+  for (const b of snap.bans) {
+    if (add((first ? '' : ',') + JSON.stringify(b))) yield take();
+    first = false;
   }
-
-  write(s: string): void {
-    this.#parts.push(s);
-    this.#length += s.length;
-    if (this.#length >= 256 * 1024) this.end();
+  add('],"history":[');
+  first = true;
+  for (const h of snap.history) {
+    if (add((first ? '' : ',') + JSON.stringify(h))) yield take();
+    first = false;
   }
-
-  /** write what is gathered */
-  end(): void {
-    if (this.#parts.length === 0) return;
-    writeSync(this.#fd, this.#parts.join(''));
-    this.#parts = [];
-    this.#length = 0;
-  }
+  add(`],"files":${JSON.stringify(snap.files)},"cursors":${JSON.stringify(snap.cursors)}}`);
+  yield take();
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateStore, type StoredBan } from '../../../src/state/store.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -25,6 +25,41 @@ afterEach(() => {
 });
 
 describe('state store', () => {
+  it('compaction keeps the event loop free and loses nothing changed while it runs', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const s = await StateStore.open(dir);
+    const ip = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    // ~25 MB of journal: past the compaction threshold, so this flush compacts
+    for (let i = 0; i < 120_000; i++) s.putBan(ban(ip(i)));
+    const compacting = s.flush();
+    let ticks = 0;
+    let changedWhileCompacting = false;
+    let settled = false;
+    void compacting.then(() => (settled = true));
+    // the snapshot's temporary file exists only while it is being written: seeing it from a
+    // turn of the event loop proves the loop was free then; change the state at that moment
+    while (!settled) {
+      await new Promise((r) => setImmediate(r));
+      ticks++;
+      if (!changedWhileCompacting && existsSync(join(dir, 'state.json.tmp'))) {
+        s.putBan(ban('198.51.100.77'));
+        s.deleteBan('sshd', ip(5), 32);
+        changedWhileCompacting = true;
+      }
+    }
+    await compacting;
+    expect(changedWhileCompacting).toBe(true);
+    await s.flush();
+    // kill -9 now: the new snapshot plus what was journaled after it
+    const again = await StateStore.open(dir);
+    const ips = new Set(again.bans().map((b) => b.ip));
+    expect(ips.size).toBe(120_000);
+    expect(ips.has('198.51.100.77')).toBe(true);
+    expect(ips.has(ip(5))).toBe(false);
+    expect(ips.has(ip(119_999))).toBe(true);
+  });
+
   it('a flushed ban survives a crash (no close): the journal is replayed on open', async () => {
     const { dir, cleanup } = tempDir();
     cleanups.push(cleanup);
