@@ -270,8 +270,7 @@ export class BanManager {
     else this.#perJail.set(jail, n);
   }
 
-  /** epoch s of the last ban of `ip` in `jail` (from the durable history), if any */
-  /** when `ip` was last banned in `jail` (epoch s); `key` is historyKey(jail, ip) */
+  /** epoch s of the last ban of an address in a jail (durable history); `key` is historyKey(jail, ip) */
   lastBanTime(key: string): number | undefined {
     return this.#store.history(key)?.last;
   }

@@ -48,6 +48,11 @@ type Message = { readonly chunk: DateChunk } | { readonly done: true } | { reado
 
 const CHUNK_LINES = 16_384;
 
+/** blank and comment lines never reach the filter (as in fail2ban-regex), on either thread */
+export function isSkippedLine(text: string): boolean {
+  return text.startsWith('#') || text.trim() === '';
+}
+
 /** true when the file is worth a second thread and the filter has a date stage to move */
 export function dateStageApplies(spec: FilterSpec, bytes: number): boolean {
   return spec.json === null && bytes >= 4 * 1024 * 1024 && bytes < 2 ** 31;
@@ -177,8 +182,7 @@ function workerMain(input: DateStageInput): void {
     r.starts.push(start);
     r.ends.push(end);
     const text = decodeLine(buf, start, end);
-    // the same skip rule as the matching side: such lines never reach the filter
-    if (text.startsWith('#') || text.trim() === '') {
+    if (isSkippedLine(text)) {
       r.skip.push(1);
       r.cut.push(0); r.cutStart.push(0); r.cutEnd.push(0); r.date.push(NaN); r.ascii.push(0); r.template.push(-1);
     } else {

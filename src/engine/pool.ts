@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import type { FilterSpec } from '../config/types.js';
-import type { MatchTask, MatchTaskResult, RawMatch } from './worker.js';
+import type { MatchTask, RawMatch } from './worker.js';
+import { emptyResult, type MatchTaskResult } from './task-result.js';
 import { countLines } from './scan.js';
 
 export type { RawMatch };
@@ -23,16 +24,6 @@ export interface EngineResult {
 
 const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze({});
 
-const noMatches = (lines: number): MatchTaskResult => ({
-  hosts: [],
-  times: new Float64Array(0),
-  offsets: new Int32Array(0),
-  attempts: new Int32Array(0),
-  fieldRows: [],
-  fieldValues: [],
-  lines,
-  candidates: 0,
-});
 
 export interface EngineOptions {
   readonly threads?: number;
@@ -191,7 +182,7 @@ export class MatchEngine {
     const skip: number[] = [];
     const maxTimeouts = this.#opts.maxTimeoutsPerBatch ?? 8;
     for (;;) {
-      if (this.#closed) return noMatches(0);
+      if (this.#closed) return emptyResult(0);
       const progress = new Int32Array(new SharedArrayBuffer(8));
       const running: Running = { progress, controller: new AbortController(), lastBeat: 0, lastChange: performance.now() };
       const task: MatchTask = {
@@ -214,7 +205,7 @@ export class MatchEngine {
         this.#opts.onTimeout(jail.jail, offset, (end < 0 ? batch.data.length : end) - offset);
         skip.push(offset);
         // a hostile burst: stop retrying this batch for this jail, bounded work wins
-        if (skip.length >= maxTimeouts) return noMatches(countLines(Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
+        if (skip.length >= maxTimeouts) return emptyResult(countLines(Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
       } finally {
         this.#running.delete(running);
       }

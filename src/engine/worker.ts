@@ -14,6 +14,9 @@ import { createLineScanner, type LineScanner } from './match/prefilter.js';
 import { DateDetector } from './match/dates.js';
 import type { FilterSpec } from '../config/types.js';
 import type { CompiledFilter, LineMatcher } from './types.js';
+import { emptyResult, type MatchTaskResult } from './task-result.js';
+
+export type { MatchTaskResult };
 
 export interface MatchTask {
   readonly jail: string;
@@ -38,37 +41,6 @@ export interface RawMatch {
   readonly offset: number;
   readonly attempts: number;
 }
-
-/**
- * The failures of one task, column-wise: tens of thousands of small objects cost more to clone
- * to the main thread (and back out of it) than the matching that found them; a few arrays and
- * typed arrays clone in one go. Row i is one failure; `fields` lists only rows that have any.
- */
-export interface MatchTaskResult {
-  readonly hosts: string[];
-  /** log time, epoch s; NaN when the line had none */
-  readonly times: Float64Array;
-  readonly offsets: Int32Array;
-  readonly attempts: Int32Array;
-  readonly fieldRows: number[];
-  readonly fieldValues: Array<Readonly<Record<string, string>>>;
-  /** lines in the task's data (the file source leaves counting to the engine) */
-  readonly lines: number;
-  readonly candidates: number;
-  readonly error?: string;
-}
-
-const EMPTY_RESULT = (lines: number, error: string): MatchTaskResult => ({
-  hosts: [],
-  times: new Float64Array(0),
-  offsets: new Int32Array(0),
-  attempts: new Int32Array(0),
-  fieldRows: [],
-  fieldValues: [],
-  lines,
-  candidates: 0,
-  error,
-});
 
 interface CacheEntry {
   readonly filter: CompiledFilter;
@@ -109,7 +81,7 @@ export default function match(task: MatchTask): MatchTaskResult {
   const buf = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
   const lines = countLines(buf);
   const c = compiled(task);
-  if ('error' in c) return EMPTY_RESULT(lines, c.error);
+  if ('error' in c) return emptyResult(lines, c.error);
   const tz = task.timezone ?? '';
   let matcher = c.matchers.get(tz);
   if (!matcher) {

@@ -17,7 +17,7 @@ import { decodeLine } from '../../engine/scan.js';
 import { createLineScanner } from '../../engine/match/prefilter.js';
 import { ExitCode } from '../exit-codes.js';
 import { fail, printJson } from '../output.js';
-import { dateStageApplies, startDateStage } from '../regex-dates.js';
+import { dateStageApplies, isSkippedLine, startDateStage } from '../regex-dates.js';
 
 interface RegexArgs {
   readonly json: boolean;
@@ -202,7 +202,7 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       total++;
       pos = end + 1;
       const text = decodeLine(buf, start, end);
-      if (prepared === null || (prepared === undefined && (text.startsWith('#') || text.trim() === ''))) {
+      if (prepared === null || (prepared === undefined && isSkippedLine(text))) {
         skipped++;
         if (w) w.write(`{"line":${lineNo},"skipped":true}`);
         return;

@@ -35,24 +35,6 @@ export function createLineScanner(literals: readonly string[] | null): LineScann
       },
     };
   }
-  if (literals.length === 1) {
-    const lit = Buffer.from(literals[0]!, 'utf8');
-    return {
-      scan(buf, visit) {
-        const len = buf.length;
-        let pos = 0;
-        while (pos < len) {
-          const hit = buf.indexOf(lit, pos);
-          if (hit < 0) return;
-          const start = hit === 0 ? 0 : buf.lastIndexOf(10, hit - 1) + 1;
-          let end = buf.indexOf(10, hit + lit.length);
-          if (end < 0) end = len;
-          visit(start, end);
-          pos = end + 1;
-        }
-      },
-    };
-  }
   if (literals.length <= MAX_SEARCHED_APART) {
     const lits = literals.map((l) => Buffer.from(l, 'utf8'));
     return {
