@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics/catalog.js';
 import type { SourceErrorKind } from './sources/source.js';
-import { inOneWrite } from './log.js';
+import { inOneWrite, logFlat } from './log.js';
 
 export interface BanEventData {
   readonly jail: string;
@@ -77,7 +77,9 @@ export class Events {
 
   #logBan(b: BanEventData, latencySeconds: number | null): void {
     const target = b.prefix === (b.ip.includes(':') ? 128 : 32) ? b.ip : `${b.network}/${b.prefix}`;
-    this.log.warn(
+    logFlat(
+      this.log,
+      'warn',
       {
         event: 'ban',
         jail: b.jail,
@@ -94,16 +96,26 @@ export class Events {
     );
   }
 
+  /** every unban of one burst (thousands expire in the same second): one write, counted per jail */
   unbannedAll(bans: readonly BanEventData[], reason: UnbanReason): void {
+    const perJail = new Map<string, number>();
+    for (const b of bans) perJail.set(b.jail, (perJail.get(b.jail) ?? 0) + 1);
+    for (const [jail, n] of perJail) this.metrics.unbans.inc({ jail, reason }, n);
     inOneWrite(this.log, () => {
-      for (const b of bans) this.unbanned(b, reason);
+      for (const b of bans) this.#logUnban(b, reason);
     });
   }
 
   unbanned(b: BanEventData, reason: UnbanReason): void {
     this.metrics.unbans.inc({ jail: b.jail, reason });
+    this.#logUnban(b, reason);
+  }
+
+  #logUnban(b: BanEventData, reason: UnbanReason): void {
     const target = b.prefix === (b.ip.includes(':') ? 128 : 32) ? b.ip : `${b.network}/${b.prefix}`;
-    this.log.info(
+    logFlat(
+      this.log,
+      'info',
       { event: 'unban', jail: b.jail, ip: b.ip, target, reason, count: b.banCount, expires: b.expires === null ? null : new Date(b.expires * 1000).toISOString() },
       `[${b.jail}] Unban ${target}`,
     );

@@ -62,6 +62,8 @@ export function isJournalStream(fd: number, env: string | undefined = process.en
   }
 }
 
+const NAME = 'aegisd';
+
 export function createLogger(options: LoggerOptions): Logger {
   const fd = options.destination ?? 1;
   const journal = options.journal ?? isJournalStream(fd);
@@ -69,7 +71,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const logger = pino(
     {
       level: options.level,
-      base: { name: 'aegisd' },
+      base: { name: NAME },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
         level(label: string, number: number) {
@@ -148,6 +150,35 @@ export function inOneWrite(log: Logger, fn: () => void): void {
   const sink = sinks.get(log);
   if (sink) sink.burst(fn);
   else fn();
+}
+
+const LEVEL_VALUE = { info: 30, warn: 40 } as const;
+
+export type FlatFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
+
+/**
+ * `log[level](fields, msg)` for the audit hot path — a burst of thousands of bans or unbans —
+ * formatted here: pino spends ~15 µs on such a line (its generic serialiser, a Date per line),
+ * more than the rest of a ban. The bytes are those pino writes with the options above (level
+ * label and value, ISO time, the base name, the fields in order with undefined left out, then
+ * msg); test/unit/log.test.ts holds the two to each other. A logger not made by createLogger
+ * (a child with more bindings) goes through pino.
+ */
+export function logFlat(log: Logger, level: keyof typeof LEVEL_VALUE, fields: FlatFields, msg: string): void {
+  const sink = sinks.get(log);
+  if (sink === undefined) {
+    log[level](fields, msg);
+    return;
+  }
+  if (!log.isLevelEnabled(level)) return;
+  let line = `{"level":"${level}","levelValue":${LEVEL_VALUE[level]},"time":"${new Date().toISOString()}","name":"${NAME}"`;
+  for (const k in fields) {
+    const v = fields[k];
+    if (v !== undefined) line += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
+  }
+  line += `,"msg":${JSON.stringify(msg)}}\n`;
+  sink.lastLevel = LEVEL_VALUE[level];
+  sink.write(line);
 }
 
 export { SYSLOG_PRIORITY };

@@ -150,12 +150,13 @@ export class BanManager {
         fields: d.fields,
       };
       this.#index(ban);
-      this.#store.putBan(ban);
-      // history per jail and over all jails, so either overalljails setting finds it
-      for (const hk of [historyKey(d.jail, d.ip), historyKey('*', d.ip)]) {
-        const h = this.#store.history(hk);
-        this.#store.putHistory(hk, { count: (h?.count ?? 0) + 1, last: now }); // exact, not floored: replayed lines compare against it
-      }
+      // history per jail and over all jails, so either overalljails setting finds it; `now`
+      // exact, not floored: replayed lines compare against it
+      const jailKey = historyKey(d.jail, d.ip);
+      const allKey = historyKey('*', d.ip);
+      const jailCount = (jailKey === histKey ? prior : (this.#store.history(jailKey)?.count ?? 0)) + 1;
+      const allCount = (allKey === histKey ? prior : (this.#store.history(allKey)?.count ?? 0)) + 1;
+      this.#store.putBanWithHistory(ban, [[jailKey, jailCount], [allKey, allCount]], now);
       this.#totalBanned.set(d.jail, (this.#totalBanned.get(d.jail) ?? 0) + 1);
       applied.push({ ban, readAt: d.readAt, failures: d.failures });
     }

@@ -53,10 +53,18 @@ export class FailureWindows {
       times = [];
       this.#cache.set(ip, times);
     }
-    for (let i = 0; i < attempts; i++) times.push(time);
-    // Lines may arrive slightly out of order (several files): keep the newest maxretry,
-    // then drop what lies outside findtime of the newest.
-    if (times.length > 1) times.sort((a, b) => a - b);
+    // Lines may arrive slightly out of order (several files): kept sorted by insertion from
+    // the end (in order, the usual case, costs one comparison); keep the newest maxretry, then
+    // drop what lies outside findtime of the newest.
+    for (let i = 0; i < attempts; i++) {
+      let at = times.length;
+      times.push(time);
+      while (at > 0 && (times[at - 1] as number) > time) {
+        times[at] = times[at - 1] as number;
+        at--;
+      }
+      times[at] = time;
+    }
     if (times.length > maxretry) times.splice(0, times.length - maxretry);
     const newest = times[times.length - 1] ?? time;
     let drop = 0;

@@ -16,14 +16,18 @@ export function createLogEnforcer(opts: { reason?: string } = {}): Enforcer {
       log = ctx.log;
     },
     async ban(bans) {
-      for (const b of bans) entries.set(key(b), (entries.get(key(b)) ?? 0) + 1);
+      for (const b of bans) {
+        const k = key(b);
+        entries.set(k, (entries.get(k) ?? 0) + 1);
+      }
       log?.debug({ enforcer: 'log', entries: bans.length }, 'log enforcer: bans recorded, nothing enforced');
     },
     async unban(bans) {
       for (const b of bans) {
-        const n = (entries.get(key(b)) ?? 1) - 1;
-        if (n <= 0) entries.delete(key(b));
-        else entries.set(key(b), n);
+        const k = key(b);
+        const n = (entries.get(k) ?? 1) - 1;
+        if (n <= 0) entries.delete(k);
+        else entries.set(k, n);
       }
     },
     describe() {

@@ -36,7 +36,9 @@ export interface HistoryEntry {
 }
 
 type JournalRecord =
-  | { t: 'ban'; b: StoredBan }
+  // `h`, `at`: the ban-history entries this ban set (absolute counts, so replaying a record
+  // the snapshot already holds changes nothing); one record per ban, not one plus two
+  | { t: 'ban'; b: StoredBan; h?: Array<[string, number]>; at?: number }
   | { t: 'unban'; k: string }
   | { t: 'hist'; k: string; h: HistoryEntry }
   | { t: 'pos'; p: FilePosition }
@@ -123,6 +125,7 @@ export class StateStore implements PositionStore {
     switch (r.t) {
       case 'ban':
         this.#bans.set(banKey(r.b.jail, r.b.network, r.b.prefix), r.b);
+        if (r.h !== undefined && r.at !== undefined) for (const [k, count] of r.h) this.#setHistory(k, { count, last: r.at });
         break;
       case 'unban':
         this.#bans.delete(r.k);
@@ -228,6 +231,15 @@ export class StateStore implements PositionStore {
   deleteBan(jail: string, network: string, prefix: number): void {
     const k = banKey(jail, network, prefix);
     if (this.#bans.delete(k)) this.#pending.push(JSON.stringify({ t: 'unban', k }));
+  }
+  /**
+   * A ban and the history entries it moves on (`count` each, last ban at `at`), as one journal
+   * record: a burst of thousands of bans pays one serialisation per ban.
+   */
+  putBanWithHistory(b: StoredBan, history: ReadonlyArray<readonly [string, number]>, at: number): void {
+    this.#bans.set(banKey(b.jail, b.network, b.prefix), b);
+    for (const [k, count] of history) this.#setHistory(k, { count, last: at });
+    this.#pending.push(JSON.stringify({ t: 'ban', b, h: history, at }));
   }
   putHistory(key: string, h: HistoryEntry): void {
     this.#setHistory(key, h);

@@ -4,7 +4,7 @@ import { existsSync, fstatSync, mkdtempSync, openSync, closeSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
-import { createLogger, inOneWrite, isJournalStream, syslogPriority } from '../../src/log.js';
+import { createLogger, inOneWrite, isJournalStream, logFlat, syslogPriority } from '../../src/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), `aegis-log-${process.pid}-`));
 const distLog = resolve('dist/log.js');
@@ -218,5 +218,44 @@ log.child({ component: 'metrics' }).warn('a child warning');
     writeFileSync(file, `import { createLogger } from ${JSON.stringify(distLog)};\ncreateLogger({ level: 'info' }).warn('to a pipe');\n`);
     const r = spawnSync(process.execPath, [file], { encoding: 'utf8', env: { ...process.env, JOURNAL_STREAM: '9:12345' } });
     expect(r.stdout.startsWith('{"level":"warn"')).toBe(true);
+  });
+});
+
+describe('log: flat audit lines', () => {
+  it('logFlat writes the bytes pino writes for the same call, apart from the time', () => {
+    const f = join(dir, 'flat');
+    const fd = openSync(f, 'w');
+    const fields = { event: 'ban', jail: 'j"\\x\u00e9', ip: '2001:db8::1', failures: undefined, count: 2, latency_ms: 12.3, expires: null, permanent: true };
+    try {
+      const log = createLogger({ level: 'info', destination: fd, journal: false });
+      log.warn(fields, '[j"\\x] Ban 2001:db8::1');
+      logFlat(log, 'warn', fields, '[j"\\x] Ban 2001:db8::1');
+      log.info({ event: 'unban', n: 1 }, 'u');
+      logFlat(log, 'info', { event: 'unban', n: 1 }, 'u');
+      // below the level: nothing
+      logFlat(createLogger({ level: 'error', destination: fd, journal: false }), 'warn', fields, 'hidden');
+    } finally {
+      closeSync(fd);
+    }
+    const lines = readFileSync(f, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(4);
+    const noTime = (l: string) => l.replace(/"time":"[^"]+"/, '"time":"T"');
+    expect(noTime(lines[1]!)).toBe(noTime(lines[0]!));
+    expect(noTime(lines[3]!)).toBe(noTime(lines[2]!));
+    expect(JSON.parse(lines[1]!)).toMatchObject({ level: 'warn', levelValue: 40, name: 'aegisd', jail: 'j"\\x\u00e9', expires: null });
+  });
+
+  it('logFlat lines carry their syslog priority under the journal', () => {
+    const f = join(dir, 'flat-journal');
+    const fd = openSync(f, 'w');
+    try {
+      const log = createLogger({ level: 'info', destination: fd, journal: true });
+      logFlat(log, 'warn', { event: 'ban' }, 'b');
+      logFlat(log, 'info', { event: 'unban' }, 'u');
+    } finally {
+      closeSync(fd);
+    }
+    const lines = readFileSync(f, 'utf8').trim().split('\n');
+    expect(lines.map((l) => l.slice(0, 3))).toEqual(['<4>', '<6>']);
   });
 });

@@ -12,6 +12,8 @@
  * lines in order, each once, `end` excluding the newline.
  */
 
+import { nativeScan, type NativeScan } from './native-scan.js';
+
 const ESCAPE = /[\\^$.*+?()[\]{}|/-]/g;
 /** up to this many literals are searched one by one; more with one RegExp */
 const MAX_SEARCHED_APART = 4;
@@ -20,7 +22,30 @@ export interface LineScanner {
   scan(buf: Buffer, visit: (start: number, end: number) => void): void;
 }
 
-export function createLineScanner(literals: readonly string[] | null): LineScanner {
+/** candidate lines found per native call: the pairs land in one reused Int32Array */
+const NATIVE_PAIRS = 4096;
+
+/** The native scanner (native/scan): memmem per literal over the raw bytes, one call per 4 096 lines found. */
+function nativeLineScanner(native: NativeScan, literals: readonly string[]): LineScanner {
+  const needles = literals.map((l) => new Uint8Array(Buffer.from(l, 'utf8')));
+  const out = new Int32Array(2 * NATIVE_PAIRS);
+  return {
+    scan(buf, visit) {
+      let from = 0;
+      for (;;) {
+        const n = native.findLines(buf, from, needles, out);
+        for (let k = 0; k < n; k++) visit(out[2 * k] as number, out[2 * k + 1] as number);
+        if (n < NATIVE_PAIRS) return;
+        from = (out[2 * n - 1] as number) + 1;
+        if (from >= buf.length) return;
+      }
+    },
+  };
+}
+
+/** `native`: the addon when built; null forces the JavaScript scan (tests compare the two) */
+export function createLineScanner(literals: readonly string[] | null, native: NativeScan | null = nativeScan()): LineScanner {
+  if (native !== null && literals !== null && literals.length > 0) return nativeLineScanner(native, literals);
   if (literals === null || literals.length === 0) {
     return {
       scan(buf, visit) {

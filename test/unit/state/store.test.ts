@@ -73,6 +73,22 @@ describe('state store', () => {
     expect(again.getFile('/var/log/x.log')?.offset).toBe(1234);
   });
 
+  it('a ban and the history it moved on are one record; replaying it twice counts once', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const s = await StateStore.open(dir);
+    s.putBanWithHistory(ban('198.51.100.1'), [['sshd|198.51.100.1', 2], ['*|198.51.100.1', 3]], 1_700_000_000.25);
+    await s.flush();
+    const journal = readFileSync(join(dir, 'journal.ndjson'), 'utf8').trim().split('\n');
+    expect(journal).toHaveLength(1);
+    // the same record again, as after a crash between a snapshot and the journal's truncation
+    appendFileSync(join(dir, 'journal.ndjson'), `${journal[0]}\n`);
+    const again = await StateStore.open(dir);
+    expect(again.bans().map((b) => b.ip)).toEqual(['198.51.100.1']);
+    expect(again.history('sshd|198.51.100.1')).toEqual({ count: 2, last: 1_700_000_000.25 });
+    expect(again.history('*|198.51.100.1')).toEqual({ count: 3, last: 1_700_000_000.25 });
+  });
+
   it('an unban recorded after the ban wins on replay', async () => {
     const { dir, cleanup } = tempDir();
     cleanups.push(cleanup);

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createLineScanner } from '../../../../src/engine/match/prefilter.js';
+import { nativeScan, SCAN_ADDON_PATH, type NativeScan } from '../../../../src/engine/match/native-scan.js';
+import { countLines } from '../../../../src/engine/scan.js';
+
+const native = nativeScan();
+if (native === null) console.log(`native line scanner not built (${SCAN_ADDON_PATH}): its tests are skipped, the JavaScript scan is tested alone`);
 
 function naive(text: string, literals: readonly string[] | null): string[] {
   const lines = text.split('\n');
@@ -7,10 +12,10 @@ function naive(text: string, literals: readonly string[] | null): string[] {
   return lines.filter((l) => l.length > 0 && (literals === null || literals.some((x) => l.includes(x))));
 }
 
-function scanned(text: string, literals: readonly string[] | null): string[] {
+function scanned(text: string, literals: readonly string[] | null, with_: NativeScan | null = null): string[] {
   const buf = Buffer.from(text, 'utf8');
   const out: string[] = [];
-  createLineScanner(literals).scan(buf, (s, e) => out.push(buf.toString('utf8', s, e)));
+  createLineScanner(literals, with_).scan(buf, (s, e) => out.push(buf.toString('utf8', s, e)));
   return out;
 }
 
@@ -30,8 +35,43 @@ describe('literal line scanner', () => {
         for (let k = 0; k < n; k++) text += words[rnd(words.length)]! + (rnd(2) ? ' ' : '');
         if (i < lines - 1 || rnd(2)) text += '\n';
       }
-      const lits = [null, ['Failed '], ['é', 'a.b'], ['(x)', '[y]', 'password'], ['€uro', 'Failed password', 'root']][rnd(5)]!;
-      expect(scanned(text, lits), JSON.stringify({ text, lits })).toEqual(naive(text, lits));
+      const lits = [null, ['Failed '], ['é', 'a.b'], ['(x)', '[y]', 'password'], ['€uro', 'Failed password', 'root'], ['for', 'root', 'from', 'é', '(x)', 'a.b']][rnd(6)]!;
+      const want = naive(text, lits);
+      expect(scanned(text, lits), JSON.stringify({ text, lits })).toEqual(want);
+      if (native !== null) {
+        expect(scanned(text, lits, native), `native: ${JSON.stringify({ text, lits })}`).toEqual(want);
+        const buf = Buffer.from(text, 'utf8');
+        expect(countLines(buf, native)).toBe(countLines(buf, null));
+      }
     }
+  });
+});
+
+describe.skipIf(native === null)('native line scanner', () => {
+  it('returns more candidate lines than one call holds, in order, and counts lines as JavaScript does', () => {
+    // 10 000 candidates: the 4 096-pair output fills twice and the scan resumes after it
+    let text = '';
+    for (let i = 0; i < 30_000; i++) text += i % 3 === 0 ? `{"event":"auth.login.failed","n":${i}}\n` : `{"event":"ok","n":${i}}\n`;
+    text += 'last line auth.login.failed without a newline';
+    const lits = ['auth.login.failed'];
+    const got = scanned(text, lits, native);
+    expect(got).toHaveLength(10_001);
+    expect(got).toEqual(naive(text, lits));
+    const buf = Buffer.from(text);
+    expect(countLines(buf, native)).toBe(30_000);
+    expect(countLines(buf.subarray(1, 1), native)).toBe(0);
+  });
+
+  it('reads SharedArrayBuffer views and refuses what is not a Uint8Array', () => {
+    const bytes = Buffer.from('a\nxx needle\nb\n');
+    const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+    shared.set(bytes);
+    const out = new Int32Array(8);
+    expect(native!.findLines(shared, 0, [Buffer.from('needle')], out)).toBe(1);
+    expect(Array.from(out.subarray(0, 2))).toEqual([2, 11]);
+    expect(native!.countLines(shared)).toBe(3);
+    expect(() => native!.countLines('text' as unknown as Uint8Array)).toThrow(/Uint8Array/);
+    expect(() => native!.findLines(shared, 99, [Buffer.from('x')], out)).toThrow(/range/);
+    expect(() => native!.findLines(shared, 0, [Buffer.alloc(0)], out)).toThrow(/empty/);
   });
 });

@@ -1,0 +1,44 @@
+/**
+ * The optional native scanner (native/scan, built by `npm install` when g++ and node-gyp are
+ * there): the lines of a batch that hold a filter's literals, and the batch's line count, in one
+ * call each — glibc's memmem and a vectorised newline count, against a Buffer.indexOf call per
+ * line from JavaScript. Without it prefilter.ts and scan.ts do the same in JavaScript; results
+ * are identical (test/unit/engine/native-scan.test.ts), only slower.
+ *
+ * AEGIS_NATIVE_SCAN=0 forces the JavaScript path (for the tests that compare the two).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeScan {
+  /** newline bytes in buf */
+  countLines(buf: Uint8Array): number;
+  /**
+   * Lines of buf[from..] holding a needle, in order, each once, as [start, end) pairs in `out`
+   * (end: the newline, or buf.length); returns the pairs written, stopping when `out` is full.
+   * `from` must start a line.
+   */
+  findLines(buf: Uint8Array, from: number, needles: readonly Uint8Array[], out: Int32Array): number;
+}
+
+/** the package root: {src,dist}/engine/match/native-scan.* → ../../.. */
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const SCAN_ADDON_PATH = join(ROOT, 'native', 'scan', 'build', 'Release', 'aegis_scan.node');
+
+let cached: NativeScan | null | undefined;
+
+/** the addon, or null when it is not built, does not load, or AEGIS_NATIVE_SCAN=0 */
+export function nativeScan(): NativeScan | null {
+  if (cached !== undefined) return cached;
+  cached = null;
+  if (process.env['AEGIS_NATIVE_SCAN'] === '0' || !existsSync(SCAN_ADDON_PATH)) return cached;
+  try {
+    cached = createRequire(import.meta.url)(SCAN_ADDON_PATH) as NativeScan;
+  } catch {
+    // a stale build for another Node ABI: the JavaScript path does the same work
+    cached = null;
+  }
+  return cached;
+}
