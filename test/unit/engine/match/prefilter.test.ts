@@ -62,6 +62,22 @@ describe.skipIf(native === null)('native line scanner', () => {
     expect(countLines(buf.subarray(1, 1), native)).toBe(0);
   });
 
+  it('finds sparse literals across a buffer many search windows long, with one literal never present', () => {
+    let text = '';
+    for (let i = 0; i < 60_000; i++) {
+      // 'rare' every ~250 KB, 'often' every 7th line, 'absent' nowhere; some lines hold two
+      let line = `line ${i} some filler text to make the buffer long enough`;
+      if (i % 5_000 === 17) line += ' rare';
+      if (i % 7 === 3) line += ' often';
+      if (i % 35_000 === 5) line = `rare and often ${line}`;
+      text += `${line}\n`;
+    }
+    // up to four literals take the memmem path, more the one-pass SIMD path
+    for (const lits of [['rare'], ['absent', 'rare'], ['often', 'absent', 'rare'], ['absent'], ['absent', 'rare', 'nowhere', 'not here', 'neither'], ['a', 'rare', 'often', 'absent', 'filler text to make']]) {
+      expect(scanned(text, lits, native)).toEqual(naive(text, lits));
+    }
+  });
+
   it('reads SharedArrayBuffer views and refuses what is not a Uint8Array', () => {
     const bytes = Buffer.from('a\nxx needle\nb\n');
     const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
