@@ -18,11 +18,14 @@ jsonfail = event=auth.login.failed
 const RAW_FILTER = `[Definition]\nfailregex = ${RAW_REGEX}\n`;
 
 /**
- * A 500 000-line log from other addresses, drained first when `warm`: a running daemon has its
- * hot code compiled; a fresh one spends a good part of its first second in V8's optimizing
- * compiler (measured: ~0.4 s of background-thread CPU during a 1 M-line drain).
+ * A 1.5 M-line log from other addresses, drained first when `warm`: a running daemon has its
+ * hot code compiled. A fresh one spends a good part of its first seconds in V8's optimising
+ * compiler: after a 500 k-line warm-up, the functions of the ban path (reached once per batch)
+ * were still being compiled during the measured drain — 0.5 s of background-thread CPU,
+ * measured with --trace-opt; after 1.5 M lines, next to none. The fresh-daemon row shows the
+ * cold figure.
  */
-const WARMUP_LINES = 500_000;
+const WARMUP_LINES = 1_500_000;
 
 async function drain(label, filterBody, source, { warm = false } = {}) {
   const { dir, cleanup } = tmp(join(ROOT, 'bench/out/run-'));
