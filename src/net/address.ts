@@ -22,8 +22,6 @@ export interface Cidr {
   readonly text: string;
 }
 
-const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-
 /**
  * Strict parse (no shorthand IPv4 like `127.1`, no leading zeros, no zone ids); null when not
  * an address. This runs for every failure a worker finds and for every new offender on the

@@ -270,7 +270,12 @@ class FilterMatcher implements DetailedMatcher {
   readonly #json: JsonMatcherCore | null;
   readonly #now: () => number;
   readonly #ctx: { now: number; zone: ZoneConverter; defaultOffset: number | null };
-  readonly #dates: DateDetector;
+  /**
+   * Made on first use: building the default templates (dozens of translated regexes) takes
+   * ~70 ms, and `aegis-ban regex` on a large log runs the date stage on another thread, so its
+   * main-thread matcher never needs them.
+   */
+  #dateDetector: DateDetector | null = null;
   #lineBuffer: TupleLine[] = [];
   #lastTimeText = '';
   #lastDate: number | null = null;
@@ -284,9 +289,6 @@ class FilterMatcher implements DetailedMatcher {
     this.#json = json;
     this.#now = options.now;
     this.#ctx = { now: 0, zone: new ZoneConverter(options.timezone), defaultOffset: p.defaultOffset };
-    const d = DateDetector.create(p.datepattern);
-    if (!d.ok) throw new Error(`datepattern compiled before but not now: ${d.message}`);
-    this.#dates = d.value;
     this.hits = p.fail.map(() => 0);
     this.ignoreHits = p.ignore.map(() => 0);
   }
@@ -315,8 +317,17 @@ class FilterMatcher implements DetailedMatcher {
   #cacheNow = NaN;
   #cacheDate: number | null = null;
 
+  #dates(): DateDetector {
+    if (this.#dateDetector === null) {
+      const d = DateDetector.create(this.#p.datepattern);
+      if (!d.ok) throw new Error(`datepattern compiled before but not now: ${d.message}`);
+      this.#dateDetector = d.value;
+    }
+    return this.#dateDetector;
+  }
+
   get dateTemplate(): string | null {
-    return this.#dates.lastTemplateName;
+    return this.#dateDetector?.lastTemplateName ?? null;
   }
 
   match(line: string): LineOutcome {
@@ -365,7 +376,7 @@ class FilterMatcher implements DetailedMatcher {
         return { cut: CUT_NONE, cutStart: 0, cutEnd: 0, lastText: '', date: jt, ascii, template: jt === null ? null : 'JSON time' };
       }
     }
-    const tm = this.#dates.matchTime(line, ascii);
+    const tm = this.#dates().matchTime(line, ascii);
     const template = tm === null ? null : tm.template.name;
     let cut: PreparedLine['cut'] = CUT_NONE;
     let cutStart = 0;
