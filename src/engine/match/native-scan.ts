@@ -27,6 +27,9 @@ export interface NativeScan {
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const SCAN_ADDON_PATH = join(ROOT, 'native', 'scan', 'build', 'Release', 'aegis_scan.node');
 
+/** findLines reports offsets as int32: larger buffers are scanned in JavaScript */
+export const FIND_LINES_MAX_BYTES = 2 ** 31 - 1;
+
 let cached: NativeScan | null | undefined;
 
 /** the addon, or null when it is not built, does not load, or AEGIS_NATIVE_SCAN=0 */
