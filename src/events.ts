@@ -46,6 +46,18 @@ class LogLimiter {
   }
 }
 
+let isoFor = NaN;
+let isoText = '';
+/** an expiry (epoch s) as ISO 8601; the bans of one burst mostly share theirs */
+function isoSeconds(epochSeconds: number | null): string | null {
+  if (epochSeconds === null) return null;
+  if (epochSeconds !== isoFor) {
+    isoFor = epochSeconds;
+    isoText = new Date(epochSeconds * 1000).toISOString();
+  }
+  return isoText;
+}
+
 export class Events {
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -89,7 +101,7 @@ export class Events {
         failures: b.failures,
         count: b.banCount,
         bantime: b.bantime,
-        expires: b.expires === null ? null : new Date(b.expires * 1000).toISOString(),
+        expires: isoSeconds(b.expires),
         latency_ms: latencySeconds === null ? undefined : Math.round(latencySeconds * 1e4) / 10,
       },
       `[${b.jail}] Ban ${target}`,
@@ -116,7 +128,7 @@ export class Events {
     logFlat(
       this.log,
       'info',
-      { event: 'unban', jail: b.jail, ip: b.ip, target, reason, count: b.banCount, expires: b.expires === null ? null : new Date(b.expires * 1000).toISOString() },
+      { event: 'unban', jail: b.jail, ip: b.ip, target, reason, count: b.banCount, expires: isoSeconds(b.expires) },
       `[${b.jail}] Unban ${target}`,
     );
   }

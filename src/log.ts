@@ -154,6 +154,21 @@ export function inOneWrite(log: Logger, fn: () => void): void {
 
 const LEVEL_VALUE = { info: 30, warn: 40 } as const;
 
+/** field names as JSON (the audit lines use a handful) */
+const quotedKeys = new Map<string, string>();
+
+let isoMs = NaN;
+let isoText = '';
+/** pino's isoTime, formatted once per millisecond: a burst of bans shares it */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
+}
+
 export type FlatFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
 
 /**
@@ -171,10 +186,16 @@ export function logFlat(log: Logger, level: keyof typeof LEVEL_VALUE, fields: Fl
     return;
   }
   if (!log.isLevelEnabled(level)) return;
-  let line = `{"level":"${level}","levelValue":${LEVEL_VALUE[level]},"time":"${new Date().toISOString()}","name":"${NAME}"`;
+  let line = `{"level":"${level}","levelValue":${LEVEL_VALUE[level]},"time":"${isoNow()}","name":"${NAME}"`;
   for (const k in fields) {
     const v = fields[k];
-    if (v !== undefined) line += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
+    if (v === undefined) continue;
+    let key = quotedKeys.get(k);
+    if (key === undefined) {
+      key = JSON.stringify(k);
+      if (quotedKeys.size < 256) quotedKeys.set(k, key);
+    }
+    line += `,${key}:${typeof v === 'number' && Number.isFinite(v) ? String(v) : JSON.stringify(v)}`;
   }
   line += `,"msg":${JSON.stringify(msg)}}\n`;
   sink.lastLevel = LEVEL_VALUE[level];

@@ -89,6 +89,18 @@ describe('state store', () => {
     expect(again.history('*|198.51.100.1')).toEqual({ count: 3, last: 1_700_000_000.25 });
   });
 
+  it('writes a ban record exactly as JSON.stringify would, odd strings and permanent bans included', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const s = await StateStore.open(dir);
+    const b: StoredBan = { ...ban('2001:db8::7', null), jail: 'api "v2" \\ é', family: 6, prefix: 64, network: '2001:db8::', fields: { user: 'bob"; rm -rf /\n', path: '/x' } };
+    const h: Array<[string, number]> = [['api|2001:db8::7', 4], ['*|2001:db8::7', 9]];
+    s.putBanWithHistory(b, h, 1_700_000_123.5);
+    await s.flush();
+    const line = readFileSync(join(dir, 'journal.ndjson'), 'utf8').trim();
+    expect(line).toBe(JSON.stringify({ t: 'ban', b, h, at: 1_700_000_123.5 }));
+  });
+
   it('an unban recorded after the ban wins on replay', async () => {
     const { dir, cleanup } = tempDir();
     cleanups.push(cleanup);
