@@ -221,9 +221,14 @@ export function bytesToText(bytes: Uint8Array, family: Family): string {
 
 export function cidrContains(net: Cidr, addr: Address): boolean {
   if (net.family !== addr.family) return false;
-  const m = maskBytes(addr.bytes, net.prefix);
-  for (let i = 0; i < m.length; i++) if (m[i] !== net.bytes[i]) return false;
-  return true;
+  // byte by byte under the prefix, without a masked copy: this runs for every new offender
+  // against every ignoreip entry
+  const full = net.prefix >> 3;
+  for (let i = 0; i < full; i++) if (addr.bytes[i] !== net.bytes[i]) return false;
+  const bits = net.prefix & 7;
+  if (bits === 0) return true;
+  const mask = (0xff << (8 - bits)) & 0xff;
+  return ((addr.bytes[full] ?? 0) & mask) === net.bytes[full];
 }
 
 /** Does `outer` cover all of `inner`? */

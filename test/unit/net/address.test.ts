@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import ipaddr from 'ipaddr.js';
-import { bytesToText, parseAddress, parseCidr } from '../../../src/net/address.js';
+import { bytesToText, cidrContains, maskBytes, parseAddress, parseCidr } from '../../../src/net/address.js';
 
 /** what the SPEC's address rule says, computed with ipaddr.js (the reference) */
 function reference(s: string): { text: string; family: 4 | 6 } | null {
@@ -115,5 +115,27 @@ describe('bytesToText', () => {
       if (a && bytesToText(a.bytes, a.family) !== a.text) expect(bytesToText(a.bytes, a.family)).toBe(a.text);
     }
     expect(parseCidr('2001:db8:ffff::7/33')?.text).toBe('2001:db8:8000::/33');
+  });
+});
+
+describe('cidrContains', () => {
+  it('agrees with masking the address, for every prefix length', () => {
+    const r = rng(3);
+    const byte = (): number => Math.floor(r() * 256);
+    for (let i = 0; i < 20_000; i++) {
+      const v6 = r() < 0.5;
+      const text = v6 ? Array.from({ length: 8 }, () => ((byte() << 8) | byte()).toString(16)).join(':') : Array.from({ length: 4 }, byte).join('.');
+      const addr = parseAddress(text)!;
+      const prefix = Math.floor(r() * ((v6 ? 128 : 32) + 1));
+      // a network near the address: same bits up to a random point, then random
+      const near = Uint8Array.from(addr.bytes);
+      const from = Math.floor(r() * near.length);
+      for (let k = from; k < near.length; k++) if (r() < 0.5) near[k] = byte();
+      const net = parseCidr(`${bytesToText(near, addr.family)}/${prefix}`)!;
+      const masked = maskBytes(addr.bytes, prefix);
+      const want = masked.every((b, k) => b === net.bytes[k]);
+      expect(cidrContains(net, addr), `${text} in ${net.text}`).toBe(want);
+    }
+    expect(cidrContains(parseCidr('10.0.0.0/8')!, parseAddress('2001:db8::1')!)).toBe(false);
   });
 });
