@@ -233,6 +233,34 @@ describe('aegis-ban regex --json over a sample log', () => {
   });
 });
 
+describe('aegis-ban regex summary with and without the native scanner', () => {
+  const cli = join(here, '../../dist/cli/aegis-ban.js');
+  const sample = '/usr/lib/python3/dist-packages/fail2ban/tests/files/logs/proftpd';
+  const ready = available && existsSync(cli) && existsSync(sample) && existsSync('/etc/fail2ban/filter.d/proftpd.conf');
+  it.skipIf(!ready)('counts lines, comment and blank lines and matches the same either way', () => {
+    const dir = mkdtempSync(join(tmpdir(), `aegis-regex-${process.pid}-`));
+    try {
+      // the sample twice, with blank and whitespace-only lines and no final newline
+      const text = readFileSync(sample, 'utf8');
+      const log = join(dir, 'sample.log');
+      writeFileSync(log, `${text}\n\n   \t\n${text.trimEnd()}`);
+      const run = (env: Record<string, string>): string =>
+        execFileSync(process.execPath, [cli, 'regex', log, '/etc/fail2ban/filter.d/proftpd.conf', '--now', String(TEST_NOW), '--timezone', ZONE], { encoding: 'utf8', env: { ...process.env, ...env } });
+      const summary = (out: string): string[] => out.split('\n').filter((l) => /^Lines: |comment or blank lines skipped/.test(l));
+      const native = summary(run({}));
+      const js = summary(run({ AEGIS_NATIVE_SCAN: '0' }));
+      expect(native).toEqual(js);
+      const lines = readFileSync(log, 'utf8').split('\n');
+      const skippable = lines.filter((l) => l.startsWith('#') || /^[ \t\r]*$/.test(l)).length;
+      // "Lines:" counts the lines considered, the skipped ones apart
+      expect(native.join('\n')).toContain(`Lines: ${lines.length - skippable} lines`);
+      expect(native.join('\n')).toContain(`(${skippable} comment or blank lines skipped)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('aegis-ban regex and fail2ban-regex on the same generated sshd log', () => {
   const cli = join(here, '../../dist/cli/aegis-ban.js');
   const ready = available && existsSync(cli) && existsSync('/etc/fail2ban/filter.d/sshd.conf') && existsSync('/usr/bin/fail2ban-regex');

@@ -59,6 +59,35 @@ Napi::Value CountLines(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(CountNewlines(buf.data, buf.length)));
 }
 
+// countSkippable(buf) → lines of buf (split at newlines; a last line may lack one) that
+// fail2ban-regex skips: blank (spaces, tabs, CR only) or starting with '#'
+Napi::Value CountSkippable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes buf;
+  if (!BytesOf(env, info[0], &buf, "buf")) return env.Undefined();
+  const uint8_t* p = buf.data;
+  const size_t len = buf.length;
+  size_t count = 0;
+  size_t start = 0;
+  while (start < len) {
+    const void* nlp = memchr(p + start, '\n', len - start);
+    const size_t end = nlp == nullptr ? len : static_cast<size_t>(static_cast<const uint8_t*>(nlp) - p);
+    bool skip = end > start && p[start] == '#';
+    if (!skip) {
+      skip = true;
+      for (size_t i = start; i < end; i++) {
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') {
+          skip = false;
+          break;
+        }
+      }
+    }
+    count += skip;
+    start = end + 1;
+  }
+  return Napi::Number::New(env, static_cast<double>(count));
+}
+
 #if defined(__SSE2__)
 // Many needles: the first position at or after `pos` where any needle starts, or len, in one
 // pass over the bytes for all of them (SSE2, 16 positions at a time): a position is a candidate
@@ -235,6 +264,7 @@ Napi::Value FindLines(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("countLines", Napi::Function::New(env, CountLines, "countLines"));
   exports.Set("findLines", Napi::Function::New(env, FindLines, "findLines"));
+  exports.Set("countSkippable", Napi::Function::New(env, CountSkippable, "countSkippable"));
   return exports;
 }
 

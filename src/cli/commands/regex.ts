@@ -15,6 +15,7 @@ import { ZoneConverter } from '../../engine/match/dates.js';
 import { compileFilter, type DetailedMatcher, type PreparedLine } from '../../engine/match/filter.js';
 import { decodeLine } from '../../engine/scan.js';
 import { createLineScanner } from '../../engine/match/prefilter.js';
+import { nativeScan } from '../../engine/match/native-scan.js';
 import { ExitCode } from '../exit-codes.js';
 import { fail, printJson } from '../output.js';
 import { dateStageApplies, isSkippedLine, startDateStage } from '../regex-dates.js';
@@ -180,8 +181,15 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
     // line numbers: count newlines between candidate lines
     let lineNo = 0;
     let pos = 0;
+    // Without --json the lines that are no candidates are only counted: once, natively, over the
+    // whole file at the end (all lines, less the candidates), not a step per line in between
+    const native = w === null ? nativeScan() : null;
+    let candidates = 0;
+    /** candidates that count as blank or comment under the non-candidate rule (isBlank, '#') */
+    let candidatesSkippable = 0;
     const emitNonCandidates = (upTo: number): void => {
       // lines wholly before byte `upTo` were not candidates: misses (or comments / blanks)
+      if (native !== null) return;
       while (pos < upTo) {
         let nl = buf.indexOf(10, pos);
         if (nl < 0 || nl >= upTo) nl = Math.min(upTo, nl < 0 ? buf.length : nl);
@@ -201,6 +209,10 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       lineNo++;
       total++;
       pos = end + 1;
+      if (native !== null) {
+        candidates++;
+        if (buf[start] === 35 /* # */ || isBlank(buf, start, end)) candidatesSkippable++;
+      }
       const text = decodeLine(buf, start, end);
       if (prepared === null || (prepared === undefined && isSkippedLine(text))) {
         skipped++;
@@ -235,6 +247,11 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       scanner.scan(buf, (start, end) => onCandidate(start, end));
     }
     emitNonCandidates(buf.length);
+    if (native !== null) {
+      const lines = native.countLines(buf) + (buf.length > 0 && buf[buf.length - 1] !== 10 ? 1 : 0);
+      total += lines - candidates;
+      skipped += native.countSkippable(buf) - candidatesSkippable;
+    }
     if (w) {
       w.flush();
       process.exitCode = ExitCode.OK;

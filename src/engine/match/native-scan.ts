@@ -21,6 +21,8 @@ export interface NativeScan {
    * `from` must start a line.
    */
   findLines(buf: Uint8Array, from: number, needles: readonly Uint8Array[], out: Int32Array): number;
+  /** lines of buf (a last one may lack its newline) that are blank (spaces, tabs, CR) or start with '#' */
+  countSkippable(buf: Uint8Array): number;
 }
 
 /** the package root: {src,dist}/engine/match/native-scan.* → ../../.. */
@@ -38,7 +40,10 @@ export function nativeScan(): NativeScan | null {
   cached = null;
   if (process.env['AEGIS_NATIVE_SCAN'] === '0' || !existsSync(SCAN_ADDON_PATH)) return cached;
   try {
-    cached = createRequire(import.meta.url)(SCAN_ADDON_PATH) as NativeScan;
+    const m = createRequire(import.meta.url)(SCAN_ADDON_PATH) as Partial<NativeScan>;
+    // a build older than this code lacks functions: use none of it until `npm rebuild`
+    const complete = typeof m.countLines === 'function' && typeof m.findLines === 'function' && typeof m.countSkippable === 'function';
+    cached = complete ? (m as NativeScan) : null;
   } catch {
     // a stale build for another Node ABI: the JavaScript path does the same work
     cached = null;
