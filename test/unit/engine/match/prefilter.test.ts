@@ -78,6 +78,24 @@ describe.skipIf(native === null)('native line scanner', () => {
     }
   });
 
+  it('counts blank (spaces, tabs, CR) and comment lines as the line-by-line rule does', () => {
+    let seed = 11;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const pieces = ['', ' ', '\t', '\r', '#', '# c', 'x', ' #', 'a b', '\u00a0'];
+    for (let round = 0; round < 300; round++) {
+      const lines = Array.from({ length: rnd(12) }, () => pieces[rnd(pieces.length)]! + (rnd(3) === 0 ? pieces[rnd(pieces.length)]! : ''));
+      const text = lines.join('\n') + (rnd(2) ? '\n' : '');
+      const buf = Buffer.from(text);
+      // the lines a reader sees: split at newlines, no empty line after a final newline
+      const seen = text === '' ? [] : (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
+      const want = seen.filter((l) => l.startsWith('#') || /^[ \t\r]*$/.test(l)).length;
+      expect(native!.countSkippable(buf), JSON.stringify(text)).toBe(want);
+    }
+  });
+
   it('reads SharedArrayBuffer views and refuses what is not a Uint8Array', () => {
     const bytes = Buffer.from('a\nxx needle\nb\n');
     const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
