@@ -127,8 +127,15 @@ export default async function run() {
   mkdirSync(join(ROOT, 'bench/out'), { recursive: true });
   const file = join(ROOT, 'bench/out/api-1m.log');
   await writeApiLog(file, { lines: LINES });
-  const peer = fail2banRegex(file);
-  const json = await drain('json', JSON_FILTER, file, { warm: true });
+  // This shared 2-core machine drifts by ±20 % within minutes, for both sides. The headline row
+  // is the median of three drains (three daemons, each warmed up), against the faster of two
+  // fail2ban-regex runs: the peer gets the benefit of the doubt, we do not.
+  const peerRuns = [fail2banRegex(file), fail2banRegex(file)];
+  const peer = peerRuns[0] === null ? null : Math.max(...peerRuns);
+  const jsonRuns = [];
+  for (let i = 0; i < 3; i++) jsonRuns.push(await drain('json', JSON_FILTER, file, { warm: true }));
+  jsonRuns.sort((a, b) => a.linesPerSecond - b.linesPerSecond);
+  const json = jsonRuns[1];
   const jsonCold = await drain('json, cold', JSON_FILTER, file);
   const raw = await drain('raw', RAW_FILTER, file, { warm: true });
   const rawCold = await drain('raw, cold', RAW_FILTER, file);
@@ -139,7 +146,7 @@ export default async function run() {
   const f2bLat = f2b ? await fail2banBanLatency(join(ROOT, 'bench/out/f2b-lat'), 20) : [];
   const f2bSpray = f2b ? await fail2banSpray(join(ROOT, 'bench/out/f2b-spray'), 100_000) : null;
   const rows = [
-    { benchmark: `pipeline, JSON filter (${LINES / 1e6} M lines), running daemon`, aegis: json.linesPerSecond, unit: 'lines/s', peer: 'fail2ban-regex, classic failregex', peerValue: peer ?? undefined, ratio: peer ? json.linesPerSecond / peer : undefined, note: `${json.failures} failures, ${json.bans} bans, ${json.cpu.toFixed(1)} s CPU, after a ${WARMUP_LINES / 1000} k-line warm-up on other addresses` },
+    { benchmark: `pipeline, JSON filter (${LINES / 1e6} M lines), running daemon`, aegis: json.linesPerSecond, unit: 'lines/s', peer: 'fail2ban-regex, classic failregex', peerValue: peer ?? undefined, ratio: peer ? json.linesPerSecond / peer : undefined, note: `median of 3 drains (${jsonRuns.map((r) => Math.round(r.linesPerSecond / 1000)).join(' / ')} k lines/s), each after a ${WARMUP_LINES / 1000} k-line warm-up on other addresses; ${json.failures} failures, ${json.bans} bans, ${json.cpu.toFixed(1)} s CPU; fail2ban-regex: faster of 2 runs (${peerRuns.map((r) => (r === null ? '?' : Math.round(r / 1000))).join(' / ')} k lines/s)` },
     { benchmark: 'pipeline, JSON filter, fresh daemon (JIT cold)', aegis: jsonCold.linesPerSecond, unit: 'lines/s', peer: 'fail2ban-regex, classic failregex', peerValue: peer ?? undefined, ratio: peer ? jsonCold.linesPerSecond / peer : undefined, note: `${jsonCold.bans} bans, ${jsonCold.cpu.toFixed(1)} s CPU` },
     { benchmark: 'pipeline, classic raw-line failregex, running daemon', aegis: raw.linesPerSecond, unit: 'lines/s', peer: 'fail2ban-regex, same regex', peerValue: peer ?? undefined, ratio: peer ? raw.linesPerSecond / peer : undefined, note: `${raw.failures} failures, ${raw.bans} bans; fresh daemon: ${Math.round(rawCold.linesPerSecond).toLocaleString('en')} lines/s (${peer ? (rawCold.linesPerSecond / peer).toFixed(1) : '?'}×)` },
     { benchmark: 'peak RSS draining the 1 M-line log (JSON filter)', aegis: json.peakMb, unit: 'MiB', note: `idle ${json.idleMb.toFixed(0)} MiB` },
