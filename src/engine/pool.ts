@@ -24,7 +24,6 @@ export interface EngineResult {
 
 const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze({});
 
-
 export interface EngineOptions {
   readonly threads?: number;
   /** one line may run this long before its worker is replaced */

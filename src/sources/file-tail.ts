@@ -497,9 +497,14 @@ export class FileTail {
       const f = this.#inFlight[0]!;
       await f.done;
       this.#inFlight.shift();
-      if (f.lease !== null && this.#pool.length < MAX_IN_FLIGHT + 1) this.#pool.push(f.lease);
+      this.#release(f.lease);
       this.#o.positions.setFile(f.pos);
     }
+  }
+
+  /** a read buffer back to the pool, which keeps one more than can be in flight */
+  #release(lease: SharedArrayBuffer | null): void {
+    if (lease !== null && this.#pool.length < MAX_IN_FLIGHT + 1) this.#pool.push(lease);
   }
 
   /** a buffer of at least `size` bytes; large ones come from the pool (a lease until resolved) */
@@ -522,9 +527,7 @@ export class FileTail {
       lease = t.lease;
       return t.buf;
     });
-    const giveBack = (): void => {
-      if (lease !== null && this.#pool.length < MAX_IN_FLIGHT + 1) this.#pool.push(lease);
-    };
+    const giveBack = (): void => this.#release(lease);
     const { bytesRead } = await fh.read(buf, offset, want, this.#readPos);
     this.#lastReadShort = bytesRead < want;
     if (bytesRead === 0) {

@@ -191,11 +191,13 @@ describe('stock filters over fail2ban\'s own sample logs', () => {
   });
 });
 
+/** the built CLI, and fail2ban's proftpd sample log with its filter, for the CLI tests below */
+const cli = join(here, '../../dist/cli/aegis-ban.js');
+const sample = '/usr/lib/python3/dist-packages/fail2ban/tests/files/logs/proftpd';
+const proftpdReady = available && existsSync(cli) && existsSync(sample) && existsSync('/etc/fail2ban/filter.d/proftpd.conf');
+
 describe('aegis-ban regex --json over a sample log', () => {
-  const cli = join(here, '../../dist/cli/aegis-ban.js');
-  const sample = '/usr/lib/python3/dist-packages/fail2ban/tests/files/logs/proftpd';
-  const ready = available && existsSync(cli) && existsSync(sample) && existsSync('/etc/fail2ban/filter.d/proftpd.conf');
-  it.skipIf(!ready)('prints one object per line, skips comments, and agrees with the failJSON annotations', () => {
+  it.skipIf(!proftpdReady)('prints one object per line, skips comments, and agrees with the failJSON annotations', () => {
     const dir = mkdtempSync(join(tmpdir(), `aegis-regex-${process.pid}-`));
     try {
       mkdirSync(join(dir, 'filter.d'));
@@ -234,10 +236,7 @@ describe('aegis-ban regex --json over a sample log', () => {
 });
 
 describe('aegis-ban regex summary with and without the native scanner', () => {
-  const cli = join(here, '../../dist/cli/aegis-ban.js');
-  const sample = '/usr/lib/python3/dist-packages/fail2ban/tests/files/logs/proftpd';
-  const ready = available && existsSync(cli) && existsSync(sample) && existsSync('/etc/fail2ban/filter.d/proftpd.conf');
-  it.skipIf(!ready)('counts lines, comment and blank lines and matches the same either way', () => {
+  it.skipIf(!proftpdReady)('counts lines, comment and blank lines and matches the same either way', () => {
     const dir = mkdtempSync(join(tmpdir(), `aegis-regex-${process.pid}-`));
     try {
       // the sample twice, with blank and whitespace-only lines and no final newline
@@ -262,7 +261,6 @@ describe('aegis-ban regex summary with and without the native scanner', () => {
 });
 
 describe('aegis-ban regex and fail2ban-regex on the same generated sshd log', () => {
-  const cli = join(here, '../../dist/cli/aegis-ban.js');
   const ready = available && existsSync(cli) && existsSync('/etc/fail2ban/filter.d/sshd.conf') && existsSync('/usr/bin/fail2ban-regex');
   // 45 000 lines (~5 MB) is past the size at which aegis-ban runs the date stage on a second thread
   it.skipIf(!ready).each([

@@ -15,27 +15,39 @@ function devIno(fd: number): string {
   return `${st.dev}:${st.ino}`;
 }
 
+/**
+ * Run `fn` with a fresh file in `dir` open for writing and JOURNAL_STREAM naming it, as systemd
+ * sets it for a service whose stdout is the journal; the variable is restored and the file
+ * closed afterwards. Returns the file's path.
+ */
+function underJournal(name: string, fn: (fd: number, file: string) => void): string {
+  const f = join(dir, name);
+  const fd = openSync(f, 'w');
+  const saved = process.env.JOURNAL_STREAM;
+  try {
+    process.env.JOURNAL_STREAM = devIno(fd);
+    fn(fd, f);
+  } finally {
+    if (saved === undefined) delete process.env.JOURNAL_STREAM;
+    else process.env.JOURNAL_STREAM = saved;
+    closeSync(fd);
+  }
+  return f;
+}
+
 describe('log: bursts', () => {
   it('writes the lines of a burst together when it ends, in order, with their priorities; other lines at once', () => {
-    const f = join(dir, 'burst');
-    const fd = openSync(f, 'w');
-    const saved = process.env.JOURNAL_STREAM;
-    try {
-      process.env.JOURNAL_STREAM = devIno(fd);
+    const f = underJournal('burst', (fd, file) => {
       const log = createLogger({ level: 'info', destination: fd });
       log.info('before');
-      expect(readFileSync(f, 'utf8').split('\n').length).toBe(2);
+      expect(readFileSync(file, 'utf8').split('\n').length).toBe(2);
       inOneWrite(log, () => {
         for (let i = 0; i < 3000; i++) log.warn({ event: 'ban', n: i }, `ban ${i}`);
         // nested bursts end with the outer one; 3000 lines are past the 256 KiB flush point
         inOneWrite(log, () => log.error('inner'));
       });
       log.info('after');
-    } finally {
-      if (saved === undefined) delete process.env.JOURNAL_STREAM;
-      else process.env.JOURNAL_STREAM = saved;
-      closeSync(fd);
-    }
+    });
     const lines = readFileSync(f, 'utf8').trim().split('\n');
     expect(lines.length).toBe(3003);
     expect(lines[0]!.startsWith('<6>')).toBe(true);
@@ -82,11 +94,7 @@ describe('log: syslog priorities', () => {
   });
 
   it('prefixes each line with <N> under the journal and writes plain JSON otherwise', () => {
-    const f = join(dir, 'b');
-    const fd = openSync(f, 'w');
-    const saved = process.env.JOURNAL_STREAM;
-    try {
-      process.env.JOURNAL_STREAM = devIno(fd);
+    const f = underJournal('b', (fd) => {
       const log = createLogger({ level: 'debug', destination: fd });
       log.debug('d');
       log.info('i');
@@ -94,11 +102,7 @@ describe('log: syslog priorities', () => {
       log.error('e');
       process.env.JOURNAL_STREAM = '0:0';
       createLogger({ level: 'info', destination: fd }).info('plain');
-    } finally {
-      if (saved === undefined) delete process.env.JOURNAL_STREAM;
-      else process.env.JOURNAL_STREAM = saved;
-      closeSync(fd);
-    }
+    });
     const lines = readFileSync(f, 'utf8').trim().split('\n');
     expect(lines.map((l) => l.slice(0, 3))).toEqual(['<7>', '<6>', '<4>', '<3>', '{"l']);
     for (const l of lines) JSON.parse(l.replace(/^<\d>/, ''));

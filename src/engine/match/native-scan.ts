@@ -1,9 +1,9 @@
 /**
  * The optional native scanner (native/scan, built by `npm install` when g++ and node-gyp are
  * there): the lines of a batch that hold a filter's literals, and the batch's line count, in one
- * call each — glibc's memmem and a vectorised newline count, against a Buffer.indexOf call per
- * line from JavaScript. Without it prefilter.ts and scan.ts do the same in JavaScript; results
- * are identical (test/unit/engine/native-scan.test.ts), only slower.
+ * call each — memmem or one SSE2 pass, and a vectorised newline count — against a
+ * Buffer.indexOf call per line from JavaScript. Without it prefilter.ts and scan.ts do the same
+ * in JavaScript; results are identical (test/unit/engine/match/prefilter.test.ts), only slower.
  *
  * AEGIS_NATIVE_SCAN=0 forces the JavaScript path (for the tests that compare the two).
  */

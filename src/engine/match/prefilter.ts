@@ -28,7 +28,6 @@ export interface LineScanner {
 /** candidate lines found per native call: the pairs land in one reused Int32Array */
 const NATIVE_PAIRS = 4096;
 
-
 /** The native scanner (native/scan): memmem, or one SSE2 pass for many literals, over the raw bytes; one call per 4 096 lines found. */
 function nativeLineScanner(native: NativeScan, literals: readonly string[]): LineScanner {
   const needles = literals.map((l) => new Uint8Array(Buffer.from(l, 'utf8')));
@@ -49,13 +48,13 @@ function nativeLineScanner(native: NativeScan, literals: readonly string[]): Lin
 
 /** `native`: the addon when built; null forces the JavaScript scan (tests compare the two) */
 export function createLineScanner(literals: readonly string[] | null, native: NativeScan | null = nativeScan()): LineScanner {
-  const js = jsLineScanner(literals);
-  if (native === null || literals === null || literals.length === 0) return js;
+  if (native === null || literals === null || literals.length === 0) return jsLineScanner(literals);
   const fast = nativeLineScanner(native, literals);
+  // the native scanner reports offsets as int32: a buffer of 2 GiB or more (a huge log given to
+  // `aegis-ban regex`) is scanned in JavaScript, built only then
+  let js: LineScanner | null = null;
   return {
-    // the native scanner reports offsets as int32: a buffer of 2 GiB or more (a huge log given to
-    // `aegis-ban regex`) is scanned here
-    scan: (buf, visit) => (buf.length <= FIND_LINES_MAX_BYTES ? fast : js).scan(buf, visit),
+    scan: (buf, visit) => (buf.length <= FIND_LINES_MAX_BYTES ? fast : (js ??= jsLineScanner(literals))).scan(buf, visit),
   };
 }
 
