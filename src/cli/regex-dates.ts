@@ -5,20 +5,30 @@
  * in order, so the date stage can run on a worker thread over the whole file, ahead of the
  * matching stage on the main thread, and the result is exactly the one-thread result.
  *
+ * For a single-line filter the start of the matching stage (early ignoreregex, prefregex) has
+ * no state at all, so the worker runs it too: the main thread gets the text the failregexes
+ * search and never decodes the line itself. That balances the two threads (the failregexes
+ * and the merging of failures by connection id stay on the main thread).
+ *
  * This module is both sides: `startDateStage` on the main thread starts this file as a worker
  * and yields its output in order; the worker (below) scans the file for candidate lines, runs the
- * date stage on each and posts them in column-wise chunks.
+ * date stage (and the pre stage) on each and posts them in column-wise chunks.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { FilterSpec } from '../config/types.js';
-import { compileFilter, CUT_LAST, type DetailedMatcher, type PreparedLine } from '../engine/match/filter.js';
+import { compileFilter, CUT_LAST, PRE_IGNORED, PRE_TEXT, type DetailedMatcher, type PreMatch, type PreparedLine } from '../engine/match/filter.js';
 import { createLineScanner } from '../engine/match/prefilter.js';
 import { decodeLine } from '../engine/scan.js';
 
 export interface DateStageInput {
   readonly spec: FilterSpec;
-  /** the log, in shared memory (read by both threads) */
+  /** the log, in shared memory (read by both threads), filled as `progress` says */
   readonly data: Uint8Array;
+  /**
+   * How much of `data` holds the log, as the main thread reads it (shared): [sequence, bytes,
+   * done]. The worker starts before the log is read, so reading overlaps its start-up.
+   */
+  readonly progress: Int32Array;
   /** fixed "now" (epoch s), or null for the clock */
   readonly now: number | null;
   readonly timezone?: string;
@@ -42,15 +52,50 @@ export interface DateChunk {
   /** the previous date text of CUT_LAST lines, by row */
   readonly lastTextRows: number[];
   readonly lastTexts: string[];
+  /** the pre stage by row: PRE_MISS / PRE_IGNORED / PRE_TEXT, NOT_PRE when the worker did not run it */
+  readonly pre: Uint8Array;
+  /** PRE_IGNORED rows: the ignoreregex index */
+  readonly preIgnore: Int16Array;
+  /**
+   * The strings of the pre stage, joined into one (a string per line would be a heap object
+   * per line on both threads; slices of one string are views without a copy): for each
+   * PRE_TEXT row in order, the text the failregexes search, then its prefregex group values.
+   * `preEnds` holds where each of those pieces ends.
+   */
+  readonly preJoined: string;
+  readonly preEnds: Int32Array;
+  /** PRE_TEXT rows: how many prefregex groups follow their text */
+  readonly preGroupCounts: Uint8Array;
+  /** for each group value in preJoined: its name, an index into the names seen so far */
+  readonly preGroupNames: Uint8Array;
+  /** group names first seen in this chunk, appended to the list */
+  readonly newGroupNames: string[];
 }
+
+const NOT_PRE = 255;
 
 type Message = { readonly chunk: DateChunk } | { readonly done: true } | { readonly error: string };
 
-const CHUNK_LINES = 16_384;
+/** small enough that the pre stage's strings die young on the worker */
+const CHUNK_LINES = 4096;
+const NO_STRINGS: readonly string[] = Object.freeze([]);
 
 /** blank and comment lines never reach the filter (as in fail2ban-regex), on either thread */
 export function isSkippedLine(text: string): boolean {
   return text.startsWith('#') || text.trim() === '';
+}
+
+/** the shared progress words of a log being read into `data` */
+export function newReadProgress(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(3 * 4));
+}
+
+/** publish that `bytes` of the log are in memory (`done`: that is all of it) */
+export function publishRead(progress: Int32Array, bytes: number, done: boolean): void {
+  Atomics.store(progress, 1, bytes);
+  if (done) Atomics.store(progress, 2, 1);
+  Atomics.add(progress, 0, 1);
+  Atomics.notify(progress, 0);
 }
 
 /** true when the file is worth a second thread and the filter has a date stage to move */
@@ -58,12 +103,15 @@ export function dateStageApplies(spec: FilterSpec, bytes: number): boolean {
   return spec.json === null && bytes >= 4 * 1024 * 1024 && bytes < 2 ** 31;
 }
 
+/** a candidate line [start, end): its date stage (null: blank or comment), its pre stage when the worker ran it */
+export type LineVisitor = (start: number, end: number, p: PreparedLine | null, pre: PreMatch | null) => void;
+
 export interface DateStage {
   /**
    * Feed every candidate line, in file order, to `onLine` with its prepared date stage (null
    * for blank/comment lines); resolves when the file is done.
    */
-  consume(onLine: (start: number, end: number, p: PreparedLine | null) => void): Promise<void>;
+  consume(onLine: LineVisitor): Promise<void>;
   cancel(): void;
 }
 
@@ -72,10 +120,12 @@ export interface DateStage {
  * caller's own); chunks that arrive before `consume` wait in order.
  */
 export function startDateStage(input: DateStageInput): DateStage {
-  const worker = new Worker(new URL(import.meta.url), { workerData: input });
+  // chunks the main thread has matched, read by the worker to balance the two threads
+  const consumed = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(new URL(import.meta.url), { workerData: { ...input, consumed } satisfies WorkerInput });
   const templates: (string | null)[] = [];
   const queued: DateChunk[] = [];
-  let onLine: ((start: number, end: number, p: PreparedLine | null) => void) | null = null;
+  let onLine: LineVisitor | null = null;
   let outcome: { ok: true } | { ok: false; error: Error } | null = null;
   let settle: (() => void) | null = null;
   const finish = (o: { ok: true } | { ok: false; error: Error }): void => {
@@ -83,14 +133,39 @@ export function startDateStage(input: DateStageInput): DateStage {
     outcome = o;
     settle?.();
   };
-  const feed = (c: DateChunk, visit: (start: number, end: number, p: PreparedLine | null) => void): void => {
+  const groupNames: string[] = [];
+  const feed = (c: DateChunk, visit: LineVisitor): void => {
     templates.push(...c.newTemplates);
+    groupNames.push(...c.newGroupNames);
     let lt = 0;
+    let piece = 0;
+    let pieceStart = 0;
+    let gn = 0;
     for (let i = 0; i < c.starts.length; i++) {
       if (c.skip[i] === 1) {
-        visit(c.starts[i]!, c.ends[i]!, null);
+        visit(c.starts[i]!, c.ends[i]!, null, null);
         continue;
       }
+      const k = c.pre[i]!;
+      let pre: PreMatch | null = null;
+      if (k === PRE_TEXT) {
+        const j = c.preJoined;
+        const textEnd = c.preEnds[piece++]!;
+        const text = j.slice(pieceStart, textEnd);
+        pieceStart = textEnd;
+        const n = c.preGroupCounts[i]!;
+        let groups = NO_STRINGS;
+        if (n > 0) {
+          const g: string[] = [];
+          for (let q = 0; q < n; q++) {
+            const end = c.preEnds[piece++]!;
+            g.push(groupNames[c.preGroupNames[gn++]!]!, j.slice(pieceStart, end));
+            pieceStart = end;
+          }
+          groups = g;
+        }
+        pre = { kind: k, ignoreIndex: -1, text, groups };
+      } else if (k !== NOT_PRE) pre = { kind: k as PreMatch['kind'], ignoreIndex: c.preIgnore[i]!, text: '', groups: NO_STRINGS };
       let lastText = '';
       if (c.lastTextRows[lt] === i) lastText = c.lastTexts[lt++]!;
       const t = c.template[i]!;
@@ -103,7 +178,7 @@ export function startDateStage(input: DateStageInput): DateStage {
         date: Number.isNaN(d) ? null : d,
         ascii: c.ascii[i] === 1,
         template: t < 0 ? null : (templates[t] ?? null),
-      });
+      }, pre);
     }
   };
   worker.on('message', (m: Message) => {
@@ -111,7 +186,10 @@ export function startDateStage(input: DateStageInput): DateStage {
       finish({ ok: false, error: new Error(m.error) });
       void worker.terminate();
     } else if ('done' in m) finish({ ok: true });
-    else if (onLine !== null) feed(m.chunk, onLine);
+    else if (onLine !== null) {
+      feed(m.chunk, onLine);
+      Atomics.add(consumed, 0, 1);
+    }
     else queued.push(m.chunk);
   });
   worker.on('error', (e) => finish({ ok: false, error: e }));
@@ -119,7 +197,10 @@ export function startDateStage(input: DateStageInput): DateStage {
   return {
     consume(visit) {
       onLine = visit;
-      for (const c of queued.splice(0)) feed(c, visit);
+      for (const c of queued.splice(0)) {
+        feed(c, visit);
+        Atomics.add(consumed, 0, 1);
+      }
       return new Promise<void>((resolve, reject) => {
         const done = (): void => {
           const o = outcome!;
@@ -137,7 +218,18 @@ export function startDateStage(input: DateStageInput): DateStage {
   };
 }
 
-function workerMain(input: DateStageInput): void {
+interface WorkerInput extends DateStageInput {
+  readonly consumed: Int32Array;
+}
+
+/**
+ * The worker runs the pre stage of a chunk only while the main thread is behind (two chunks or
+ * more waiting for it): the pre stage costs the worker more than it saves the main thread
+ * (strings cross threads), so it pays only when the worker would otherwise run ahead.
+ */
+const BEHIND = 2;
+
+function workerMain(input: WorkerInput): void {
   const port = parentPort!;
   const { filter, diagnostics } = compileFilter(input.spec);
   if (filter === null) {
@@ -148,12 +240,22 @@ function workerMain(input: DateStageInput): void {
   const matcher = filter.createMatcher({ now: () => (clock !== null ? clock : Date.now() / 1000), ...(input.timezone ? { timezone: input.timezone } : {}) }) as DetailedMatcher;
   const buf = Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength);
   const templateIndex = new Map<string, number>();
+  const preMatchable = matcher.preMatchable;
+  let produced = 0;
+  let preStage = false;
   let rows: {
     starts: number[]; ends: number[]; skip: number[]; cut: number[]; cutStart: number[]; cutEnd: number[];
     date: number[]; ascii: number[]; template: number[]; newTemplates: string[]; lastTextRows: number[]; lastTexts: string[];
+    pre: number[]; preIgnore: number[]; prePieces: string[]; preEnds: number[]; preGroupCounts: number[]; preGroupNames: number[]; newGroupNames: string[];
   };
+  let preLength = 0;
+  const groupIndex = new Map<string, number>();
   const reset = (): void => {
-    rows = { starts: [], ends: [], skip: [], cut: [], cutStart: [], cutEnd: [], date: [], ascii: [], template: [], newTemplates: [], lastTextRows: [], lastTexts: [] };
+    rows = {
+      starts: [], ends: [], skip: [], cut: [], cutStart: [], cutEnd: [], date: [], ascii: [], template: [], newTemplates: [], lastTextRows: [], lastTexts: [],
+      pre: [], preIgnore: [], prePieces: [], preEnds: [], preGroupCounts: [], preGroupNames: [], newGroupNames: [],
+    };
+    preLength = 0;
   };
   reset();
   const flush = (): void => {
@@ -172,12 +274,26 @@ function workerMain(input: DateStageInput): void {
       newTemplates: r.newTemplates,
       lastTextRows: r.lastTextRows,
       lastTexts: r.lastTexts,
+      pre: Uint8Array.from(r.pre),
+      preIgnore: Int16Array.from(r.preIgnore),
+      preJoined: r.prePieces.join(''),
+      preEnds: Int32Array.from(r.preEnds),
+      preGroupCounts: Uint8Array.from(r.preGroupCounts),
+      preGroupNames: Uint8Array.from(r.preGroupNames),
+      newGroupNames: r.newGroupNames,
     };
-    const transfer = [chunk.starts, chunk.ends, chunk.skip, chunk.cut, chunk.cutStart, chunk.cutEnd, chunk.date, chunk.ascii, chunk.template].map((a) => a.buffer as ArrayBuffer);
+    const transfer = [
+      chunk.starts, chunk.ends, chunk.skip, chunk.cut, chunk.cutStart, chunk.cutEnd, chunk.date, chunk.ascii, chunk.template,
+      chunk.pre, chunk.preIgnore, chunk.preEnds, chunk.preGroupCounts, chunk.preGroupNames,
+    ].map(
+      (a) => a.buffer as ArrayBuffer,
+    );
     port.postMessage({ chunk } satisfies Message, transfer);
+    produced++;
+    preStage = preMatchable && produced - Atomics.load(input.consumed, 0) >= BEHIND;
     reset();
   };
-  createLineScanner(filter.literals).scan(buf, (start, end) => {
+  const onLine = (start: number, end: number): void => {
     const r = rows;
     r.starts.push(start);
     r.ends.push(end);
@@ -185,6 +301,7 @@ function workerMain(input: DateStageInput): void {
     if (isSkippedLine(text)) {
       r.skip.push(1);
       r.cut.push(0); r.cutStart.push(0); r.cutEnd.push(0); r.date.push(NaN); r.ascii.push(0); r.template.push(-1);
+      r.pre.push(NOT_PRE); r.preIgnore.push(-1); r.preGroupCounts.push(0);
     } else {
       const p = matcher.prepare(text);
       r.skip.push(0);
@@ -207,13 +324,59 @@ function workerMain(input: DateStageInput): void {
         r.lastTextRows.push(r.starts.length - 1);
         r.lastTexts.push(p.lastText);
       }
+      if (preStage) {
+        const pm = matcher.preMatch(text, p);
+        r.pre.push(pm.kind);
+        r.preIgnore.push(pm.kind === PRE_IGNORED ? pm.ignoreIndex : -1);
+        if (pm.kind === PRE_TEXT) {
+          r.prePieces.push(pm.text);
+          r.preEnds.push((preLength += pm.text.length));
+          const g = pm.groups;
+          // a prefregex has a few groups; more than a byte's worth would be a filter nobody writes
+          if (g.length > 2 * 255) throw new Error(`prefregex with ${g.length / 2} groups`);
+          r.preGroupCounts.push(g.length / 2);
+          for (let q = 0; q < g.length; q += 2) {
+            let ni = groupIndex.get(g[q]!);
+            if (ni === undefined) {
+              ni = groupIndex.size;
+              if (ni > 255) throw new Error('prefregex with more than 256 group names');
+              groupIndex.set(g[q]!, ni);
+              r.newGroupNames.push(g[q]!);
+            }
+            r.preGroupNames.push(ni);
+            r.prePieces.push(g[q + 1]!);
+            r.preEnds.push((preLength += g[q + 1]!.length));
+          }
+        } else r.preGroupCounts.push(0);
+      } else {
+        r.pre.push(NOT_PRE);
+        r.preIgnore.push(-1);
+        r.preGroupCounts.push(0);
+      }
     }
     if (r.starts.length >= CHUNK_LINES) flush();
-  });
+  };
+  // scan the log as the main thread reads it: whole lines only, until it says it is done
+  const scanner = createLineScanner(filter.literals);
+  const progress = input.progress;
+  let pos = 0;
+  for (;;) {
+    const seq = Atomics.load(progress, 0);
+    const done = Atomics.load(progress, 2) === 1;
+    const bytes = Atomics.load(progress, 1);
+    const upTo = done ? bytes : bytes > 0 ? buf.lastIndexOf(10, bytes - 1) + 1 : 0;
+    if (upTo > pos) {
+      const from = pos;
+      scanner.scan(buf.subarray(from, upTo), (start, end) => onLine(from + start, from + end));
+      pos = upTo;
+    }
+    if (done) break;
+    Atomics.wait(progress, 0, seq);
+  }
   flush();
   port.postMessage({ done: true } satisfies Message);
 }
 
 if (!isMainThread && parentPort !== null && (workerData as { spec?: unknown } | null)?.spec !== undefined) {
-  workerMain(workerData as DateStageInput);
+  workerMain(workerData as WorkerInput);
 }

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { compileFilter, type DetailedMatcher, type FailData } from '../../src/engine/match/filter.js';
+import { compileFilter, PRE_TEXT, type DetailedMatcher, type FailData } from '../../src/engine/match/filter.js';
 import { ZoneConverter } from '../../src/engine/match/dates.js';
 import { parseAddress } from '../../src/net/address.js';
 import type { FilterSpec } from '../../src/config/types.js';
@@ -82,9 +82,31 @@ function sortedEq(a: unknown, b: unknown): boolean {
   return x !== null && y !== null && JSON.stringify(x) === JSON.stringify(y);
 }
 
+let corpusCache: CorpusFilter[] | null = null;
+function loadCorpus(): CorpusFilter[] {
+  corpusCache ??= JSON.parse(execFileSync(PY, [SCRIPT], { maxBuffer: 64 << 20, encoding: 'utf8' })) as CorpusFilter[];
+  return corpusCache;
+}
+
+function specOf(cf: CorpusFilter, f: CorpusFilter['filters'][string]): FilterSpec {
+  return {
+    name: cf.name,
+    file: `filter.d/${cf.name}.conf`,
+    options: f.opts,
+    failregex: f.spec.failregex,
+    ignoreregex: f.spec.ignoreregex,
+    prefregex: f.spec.prefregex,
+    datepattern: f.spec.datepattern,
+    maxlines: f.spec.maxlines,
+    journalmatch: [],
+    json: null,
+    origin: { file: `filter.d/${cf.name}.conf`, section: 'Definition' },
+  };
+}
+
 describe('stock filters over fail2ban\'s own sample logs', () => {
   it.skipIf(!available)('match, host and time agree with every failJSON annotation', () => {
-    const corpus = JSON.parse(execFileSync(PY, [SCRIPT], { maxBuffer: 64 << 20, encoding: 'utf8' })) as CorpusFilter[];
+    const corpus = loadCorpus();
     const zone = new ZoneConverter(ZONE);
     const known = knownDifferences();
     let passed = 0;
@@ -103,20 +125,7 @@ describe('stock filters over fail2ban\'s own sample logs', () => {
       const matchers = new Map<string, DetailedMatcher | string>();
       const literalsOf = new Map<string, readonly string[] | null>();
       for (const [fname, f] of Object.entries(cf.filters)) {
-        const spec: FilterSpec = {
-          name: cf.name,
-          file: `filter.d/${cf.name}.conf`,
-          options: f.opts,
-          failregex: f.spec.failregex,
-          ignoreregex: f.spec.ignoreregex,
-          prefregex: f.spec.prefregex,
-          datepattern: f.spec.datepattern,
-          maxlines: f.spec.maxlines,
-          journalmatch: [],
-          json: null,
-          origin: { file: `filter.d/${cf.name}.conf`, section: 'Definition' },
-        };
-        const { filter, diagnostics } = compileFilter(spec);
+        const { filter, diagnostics } = compileFilter(specOf(cf, f));
         literalsOf.set(fname, filter?.literals ?? null);
         matchers.set(
           fname,
@@ -188,6 +197,47 @@ describe('stock filters over fail2ban\'s own sample logs', () => {
     console.log(`literal prefilter: ${literalChecked} failing lines checked against their filter's literals, ${literalMisses} would be dropped (${withLits} filter variants)`);
     console.log(`${passed} passed, ${failures.length + knownHit.length} failed`);
     expect(failures).toEqual([]);
+  });
+
+  // `aegis-ban regex` on two threads splits each line's work: the date stage and the pre stage
+  // (early ignoreregex, prefregex) on one matcher, the failregexes and merging on another
+  it.skipIf(!available)('give the same outcome for every line when matched in two stages on two matchers', () => {
+    let lines = 0;
+    let variants = 0;
+    let preTexts = 0;
+    const differences: string[] = [];
+    for (const cf of loadCorpus()) {
+      if (cf.unresolvable || cf.noSamples) continue;
+      for (const [fname, f] of Object.entries(cf.filters)) {
+        const { filter } = compileFilter(specOf(cf, f));
+        if (filter === null) continue;
+        const opts = { now: () => TEST_NOW, timezone: ZONE };
+        const whole = filter.createMatcher(opts) as DetailedMatcher;
+        const first = filter.createMatcher(opts) as DetailedMatcher;
+        const second = filter.createMatcher(opts) as DetailedMatcher;
+        if (!first.preMatchable) continue;
+        variants++;
+        for (const c of cf.checks) {
+          for (const run of c.runs) {
+            if (run.filter !== fname || run.journal) continue;
+            lines++;
+            const a = whole.matchDetailed(c.text);
+            const p = first.prepare(c.text);
+            const pre = first.preMatch(c.text, p);
+            if (pre.kind === PRE_TEXT) preTexts++;
+            const b = second.matchPreMatched(p, pre);
+            const show = (r: typeof a): string => JSON.stringify({ o: r.outcome, n: r.matchCount, i: r.ignoreIndex, t: whole.lineTemplate });
+            if (show(a) !== show(b)) differences.push(`${c.file}:${c.line} ${fname}: ${show(a)} vs ${show(b)}`);
+          }
+        }
+        if (JSON.stringify([whole.hits, whole.ignoreHits]) !== JSON.stringify([second.hits, second.ignoreHits])) {
+          differences.push(`${cf.name} ${fname}: hits ${JSON.stringify([whole.hits, whole.ignoreHits])} vs ${JSON.stringify([second.hits, second.ignoreHits])}`);
+        }
+      }
+    }
+    console.log(`two-stage matching: ${variants} single-line filter variants, ${lines} lines (${preTexts} through the prefregex or past it)`);
+    expect(lines).toBeGreaterThan(1000);
+    expect(differences).toEqual([]);
   });
 });
 
@@ -297,6 +347,70 @@ describe('aegis-ban regex and fail2ban-regex on the same generated sshd log', ()
       console.log(`generated sshd log: ${lines.length} lines, aegis ${ours.length} failures, fail2ban-regex ${theirs.length}`);
       expect(theirs.length).toBeGreaterThan(100);
       expect(ours).toEqual(theirs);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('aegis-ban regex on one thread and on two', () => {
+  const ready = existsSync(cli) && existsSync('/etc/fail2ban/filter.d/common.conf');
+  // a filter whose prefregex, early ignoreregex and connection ids all run on the second
+  // thread's side of the split, over a log past the two-thread size with lines of every kind
+  it.skipIf(!ready)('prints exactly the same result for every line', async () => {
+    const benchModule: string = join(here, '../../bench/regex.bench.js');
+    const { generateSshdLog } = (await import(benchModule)) as { generateSshdLog: (n: number, seed?: number) => string };
+    const dir = mkdtempSync(join(tmpdir(), `aegis-regex-threads-${process.pid}-`));
+    try {
+      mkdirSync(join(dir, 'filter.d'));
+      copyFileSync('/etc/fail2ban/filter.d/common.conf', join(dir, 'filter.d/common.conf'));
+      writeFileSync(
+        join(dir, 'filter.d/split.conf'),
+        [
+          '[INCLUDES]',
+          'before = common.conf',
+          '[Definition]',
+          '_daemon = sshd',
+          'prefregex = ^<F-MLFID>%(__prefix_line)s</F-MLFID><F-CONTENT>.+</F-CONTENT>$',
+          'failregex = ^Failed password for (?:invalid user )?<F-USER>\\S+</F-USER> from <HOST>',
+          '            ^Invalid user <F-USER>\\S+</F-USER> from <HOST>',
+          '            ^<F-NOFAIL>Accepted \\w+</F-NOFAIL> for <F-USER>\\S+</F-USER> from <HOST>',
+          '            ^pam_unix\\(sshd:auth\\): authentication failure;.* rhost=<HOST>\\s+user=<F-USER>\\S+</F-USER>',
+          '            ^Connection closed by <HOST> port \\d+ \\[preauth\\]$',
+          'ignoreregex = user=root$',
+          '',
+        ].join('\n'),
+      );
+      const extra = [
+        '# a comment line with sshd: Invalid user x from 198.51.100.1',
+        '',
+        '   ',
+        'no date here sshd[1]: Invalid user nodate from 198.51.100.2',
+        'Nov  1 00:00:00 web-01 sshd[7]: Invalid user jürgen from 198.51.100.3 port 22',
+        'Nov  1 00:00:00 web-01 sshd[8]: Failed password for root from 198.51.100.4 port 22 ssh2',
+      ].join('\n');
+      const text = generateSshdLog(45_000, 11);
+      const cut = text.indexOf('\n', text.length >> 1) + 1;
+      const log = join(dir, 'auth.log');
+      writeFileSync(log, `${text.slice(0, cut)}${extra}\n${text.slice(cut)}${extra}`);
+      const args = [cli, 'regex', log, 'split', '--config-dir', dir, '--now', '1795000000', '--timezone', 'UTC'];
+      const run = (json: boolean, threads: string): string =>
+        execFileSync(process.execPath, json ? [...args, '--json'] : args, { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, AEGIS_REGEX_THREADS: threads } });
+      const one = run(true, '1');
+      const two = run(true, '2');
+      expect(two.split('\n').length).toBe(one.split('\n').length);
+      expect(two).toEqual(one);
+      const rows = one.trimEnd().split('\n').map((l) => JSON.parse(l) as { match?: boolean; skipped?: boolean; fields?: Record<string, string> });
+      expect(rows.filter((r) => r.match === true).length).toBeGreaterThan(1000);
+      expect(rows.filter((r) => r.skipped === true).length).toBe(6);
+      expect(rows.some((r) => r.fields?.['user'] === 'jürgen')).toBe(true);
+      const summary = (out: string): string => out.replace(/\[processed in .*\]/, '');
+      const s1 = run(false, '1');
+      const s2 = run(false, '2');
+      expect(s1).toContain('on 1 thread');
+      expect(s2).toContain('on 2 threads');
+      expect(summary(s2)).toEqual(summary(s1));
+      expect(s1).toMatch(/Ignoreregex: [1-9]\d* total/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

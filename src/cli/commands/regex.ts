@@ -12,13 +12,13 @@ import { loadFilter } from '../../config/filters.js';
 import { formatDiagnostic, type FilterSpec } from '../../config/types.js';
 import { ErrorCode } from '../../errors.js';
 import { ZoneConverter } from '../../engine/match/dates.js';
-import { compileFilter, type DetailedMatcher, type PreparedLine } from '../../engine/match/filter.js';
+import { compileFilter, type DetailedMatcher, type DetailedOutcome, type PreMatch, type PreparedLine } from '../../engine/match/filter.js';
 import { decodeLine } from '../../engine/scan.js';
 import { createLineScanner } from '../../engine/match/prefilter.js';
 import { nativeScan } from '../../engine/match/native-scan.js';
 import { ExitCode } from '../exit-codes.js';
 import { fail, printJson } from '../output.js';
-import { dateStageApplies, isSkippedLine, startDateStage } from '../regex-dates.js';
+import { dateStageApplies, isSkippedLine, newReadProgress, publishRead, startDateStage, type DateStage } from '../regex-dates.js';
 
 interface RegexArgs {
   readonly json: boolean;
@@ -134,10 +134,24 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
     } catch {
       isFile = false;
     }
+    let stage: DateStage | null = null;
     if (isFile) {
       try {
-        buf = readLog(argv.log, spec);
+        // a large log: its date stage starts on a second thread at once, and scans the log as
+        // it is read, while this thread reads it and then compiles the filter too (each thread
+        // needs its own)
+        const log = openLog(argv.log, spec);
+        try {
+          if (log.shared !== null) {
+            const progress = newReadProgress();
+            stage = startDateStage({ spec, data: log.shared, progress, now: fixedNow, ...(timezone ? { timezone } : {}) });
+            buf = readShared(log.fd, log.shared, progress);
+          } else buf = readFileSync(log.fd);
+        } finally {
+          closeSync(log.fd);
+        }
       } catch (e) {
+        stage?.cancel();
         fail(out, ExitCode.USAGE, ErrorCode.CONFIG_MISSING, `cannot read ${argv.log}: ${e instanceof Error ? e.message : String(e)}`);
         return;
       }
@@ -147,10 +161,6 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       inputLabel = 'log line : (given on the command line)';
     }
 
-    // a large log: its date stage starts on a second thread now, while this one compiles the
-    // filter too (each thread needs its own)
-    const stage =
-      buf.buffer instanceof SharedArrayBuffer ? startDateStage({ spec, data: buf, now: fixedNow, ...(timezone ? { timezone } : {}) }) : null;
     const { filter, diagnostics } = compileFilter(spec);
     if (filter === null && spec.file === null && /^[\w.-]+(?:\[.*\])?$/s.test(argv.filter)) {
       // a bare word that is no filter file and no usable regex: say what was looked for
@@ -203,8 +213,8 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
       }
     };
     // `prepared`: the line's date stage, run ahead on another thread (null: blank or comment);
-    // undefined: run both stages here
-    const onCandidate = (start: number, end: number, prepared?: PreparedLine | null): void => {
+    // undefined: run both stages here. `pre`: the start of its matching stage, run there too.
+    const onCandidate = (start: number, end: number, prepared?: PreparedLine | null, pre?: PreMatch | null): void => {
       emitNonCandidates(start);
       lineNo++;
       total++;
@@ -213,13 +223,22 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
         candidates++;
         if (buf[start] === 35 /* # */ || isBlank(buf, start, end)) candidatesSkippable++;
       }
-      const text = decodeLine(buf, start, end);
-      if (prepared === null || (prepared === undefined && isSkippedLine(text))) {
+      if (prepared === null) {
         skipped++;
         if (w) w.write(`{"line":${lineNo},"skipped":true}`);
         return;
       }
-      const r = prepared === undefined ? matcher.matchDetailed(text) : matcher.matchPrepared(text, prepared);
+      let r: DetailedOutcome;
+      if (prepared !== undefined && pre !== undefined && pre !== null) r = matcher.matchPreMatched(prepared, pre);
+      else {
+        const text = decodeLine(buf, start, end);
+        if (prepared === undefined && isSkippedLine(text)) {
+          skipped++;
+          if (w) w.write(`{"line":${lineNo},"skipped":true}`);
+          return;
+        }
+        r = prepared === undefined ? matcher.matchDetailed(text) : matcher.matchPrepared(text, prepared);
+      }
       const tpl = matcher.lineTemplate;
       if (tpl !== null) templateHits.set(tpl, (templateHits.get(tpl) ?? 0) + 1);
       const o = r.outcome;
@@ -290,23 +309,36 @@ const command: CommandModule<{ json: boolean }, RegexArgs> = {
   },
 };
 
-/** the whole log; in shared memory when a second thread will run the date stage over it */
-function readLog(file: string, spec: FilterSpec): Buffer {
+/** an open log; `shared`: the memory to read it into when a second thread will run its date stage */
+function openLog(file: string, spec: FilterSpec): { fd: number; shared: Buffer | null } {
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
-    if (!dateStageApplies(spec, size)) return readFileSync(fd);
-    const buf = Buffer.from(new SharedArrayBuffer(size));
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, buf, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return off === size ? buf : buf.subarray(0, off);
-  } finally {
+    // AEGIS_REGEX_THREADS=1: one thread whatever the size (to compare both paths)
+    const two = process.env['AEGIS_REGEX_THREADS'] !== '1' && dateStageApplies(spec, size);
+    return { fd, shared: two ? Buffer.from(new SharedArrayBuffer(size)) : null };
+  } catch (e) {
     closeSync(fd);
+    throw e;
   }
+}
+
+/** read the log into `shared` in pieces, publishing each so that the date stage can start on it */
+function readShared(fd: number, shared: Buffer, progress: Int32Array): Buffer {
+  const PIECE = 8 * 1024 * 1024;
+  let off = 0;
+  try {
+    while (off < shared.length) {
+      const n = readSync(fd, shared, off, Math.min(PIECE, shared.length - off), off);
+      if (n === 0) break; // the file shrank since fstat: what was read is the log
+      off += n;
+      publishRead(progress, off, false);
+    }
+  } finally {
+    // always say it is done, so that the date stage ends either way
+    publishRead(progress, off, true);
+  }
+  return off === shared.length ? shared : shared.subarray(0, off);
 }
 
 function isBlank(buf: Buffer, start: number, end: number): boolean {

@@ -34,6 +34,26 @@ export interface PreparedLine {
   /** the date template that found it, for the regex tool's summary */
   readonly template: string | null;
 }
+/**
+ * What fail2ban's findFailure does before the failregexes: the early ignoreregex check and the
+ * prefregex. For a single-line filter it depends on the line alone, so `aegis-ban regex` runs it
+ * on its second thread together with the date stage.
+ */
+export const PRE_MISS = 0;
+export const PRE_IGNORED = 1;
+export const PRE_TEXT = 2;
+export interface PreMatch {
+  readonly kind: typeof PRE_MISS | typeof PRE_IGNORED | typeof PRE_TEXT;
+  /** PRE_IGNORED: the ignoreregex that hid the line */
+  readonly ignoreIndex: number;
+  /** PRE_TEXT: what the failregexes search, ending in "\n": the prefregex's <F-CONTENT>, else the line without its date */
+  readonly text: string;
+  /** PRE_TEXT: the prefregex's groups other than content, as name, value, name, value… */
+  readonly groups: readonly string[];
+}
+const NO_GROUPS: readonly string[] = Object.freeze([]);
+const PRE_MISSED: PreMatch = Object.freeze({ kind: PRE_MISS, ignoreIndex: -1, text: '', groups: NO_GROUPS });
+
 type FailValue = string | undefined | number | Set<string>;
 export type FailData = Map<string, FailValue>;
 
@@ -54,6 +74,12 @@ export interface DetailedMatcher extends LineMatcher {
   /** matchDetailed in two stages (regex filters only; a JSON filter matches whole lines) */
   prepare(line: string): PreparedLine;
   matchPrepared(line: string, p: PreparedLine): DetailedOutcome;
+  /** true when preMatch applies: a single-line regex filter, whose pre stage has no state */
+  readonly preMatchable: boolean;
+  /** the pre stage of matchPrepared (preMatchable filters only); counts nothing */
+  preMatch(line: string, p: PreparedLine): PreMatch;
+  /** matchPrepared for a line whose pre stage is `pre` */
+  matchPreMatched(p: PreparedLine, pre: PreMatch): DetailedOutcome;
   /** hits per failregex / ignoreregex so far */
   readonly hits: readonly number[];
   readonly ignoreHits: readonly number[];
@@ -265,6 +291,15 @@ function tupleBuf(lines: readonly TupleLine[]): string {
   return s;
 }
 
+/** the line as fail2ban's (before date, date, after date) tuple, for a line whose date stage is `p` */
+function tupleOf(line: string, p: PreparedLine): TupleLine {
+  return p.cut === CUT_DATE
+    ? [line.slice(0, p.cutStart), line.slice(p.cutStart, p.cutEnd), line.slice(p.cutEnd)]
+    : p.cut === CUT_LAST
+      ? ['', p.lastText, line]
+      : ['', '', line];
+}
+
 class FilterMatcher implements DetailedMatcher {
   readonly #p: RegexFilterParts;
   readonly #json: JsonMatcherCore | null;
@@ -415,16 +450,34 @@ class FilterMatcher implements DetailedMatcher {
   /** the matching stage of processLine, for a line whose date stage is `p` */
   matchPrepared(line: string, p: PreparedLine): DetailedOutcome {
     this.lineTemplate = p.template;
-    const tuple: TupleLine =
-      p.cut === CUT_DATE
-        ? [line.slice(0, p.cutStart), line.slice(p.cutStart, p.cutEnd), line.slice(p.cutEnd)]
-        : p.cut === CUT_LAST
-          ? ['', p.lastText, line]
-          : ['', '', line];
-    return this.#findFailure(tuple, p.date, p.ascii);
+    return this.#findFailure(tupleOf(line, p), p.date, p.ascii);
   }
 
-  #ignoreLine(buf: string, orgBuffer: TupleLine[], failHit: { re: CompiledRegex; hit: RegexHit; buf: string; org: TupleLine[] } | null): number | null {
+  get preMatchable(): boolean {
+    return this.#p.maxlines === 1 && this.#json === null;
+  }
+
+  preMatch(line: string, p: PreparedLine): PreMatch {
+    if (!this.preMatchable) throw new Error('preMatch on a multi-line or JSON filter');
+    const t = tupleOf(line, p);
+    return this.#preStage(tupleBuf([t]), [t], p.ascii);
+  }
+
+  matchPreMatched(p: PreparedLine, pre: PreMatch): DetailedOutcome {
+    this.lineTemplate = p.template;
+    if (pre.kind === PRE_MISS) return NONE;
+    if (pre.kind === PRE_IGNORED) {
+      this.ignoreHits[pre.ignoreIndex]!++;
+      return { outcome: IGNORED, fail: null, matchCount: 0, ignoreIndex: pre.ignoreIndex };
+    }
+    const org: TupleLine[] = [['', '', pre.text]];
+    this.#lineBuffer = org;
+    this.#bufAscii = p.ascii;
+    return this.#failStage(pre.text, pre.groups, org, p.date);
+  }
+
+  /** the first ignoreregex that finds the buffer (fail2ban's ignoreLine), not counted */
+  #ignoreIndex(buf: string, orgBuffer: TupleLine[], failHit: { re: CompiledRegex; hit: RegexHit; buf: string; org: TupleLine[] } | null): number | null {
     if (failHit !== null && this.#p.maxlines > 1) {
       orgBuffer = matchedTupleLines(failHit.re, failHit.hit, failHit.buf, failHit.org).matched;
       buf = tupleBuf(orgBuffer);
@@ -432,12 +485,17 @@ class FilterMatcher implements DetailedMatcher {
     const ignore = this.#p.ignore;
     for (let i = 0; i < ignore.length; i++) {
       if (searchRegex(ignore[i]!, buf, this.#bufAscii) !== null) {
-        this.ignoreHits[i]!++;
         if (failHit !== null) this.#lineBuffer = matchedTupleLines(failHit.re, failHit.hit, failHit.buf, failHit.org).unmatched;
         return i;
       }
     }
     return null;
+  }
+
+  #ignoreLine(buf: string, orgBuffer: TupleLine[], failHit: { re: CompiledRegex; hit: RegexHit; buf: string; org: TupleLine[] } | null): number | null {
+    const i = this.#ignoreIndex(buf, orgBuffer, failHit);
+    if (i !== null) this.ignoreHits[i]!++;
+    return i;
   }
 
   #findFailure(tuple: TupleLine, date: number | null, ascii: boolean): DetailedOutcome {
@@ -450,52 +508,71 @@ class FilterMatcher implements DetailedMatcher {
     } else {
       orgBuffer = this.#lineBuffer = [tuple];
     }
-    let buf: string | null = tupleBuf(orgBuffer);
+    const buf = tupleBuf(orgBuffer);
     // the fast (non-`u`) regex forms are exact on ASCII text; a buffer is ASCII when its lines are
     const bufAscii = p.maxlines > 1 ? isAscii(buf) : ascii;
-    this.#bufAscii = bufAscii;
-    const none = NONE;
+    const pre = this.#preStage(buf, orgBuffer, bufAscii);
+    if (pre.kind === PRE_MISS) return NONE;
+    if (pre.kind === PRE_IGNORED) {
+      this.ignoreHits[pre.ignoreIndex]!++;
+      return { outcome: IGNORED, fail: null, matchCount: 0, ignoreIndex: pre.ignoreIndex };
+    }
+    return this.#failStage(pre.text, pre.groups, orgBuffer, date);
+  }
 
+  /**
+   * findFailure up to the failregexes: the early ignoreregex check, then the prefregex, whose
+   * <F-CONTENT> (when not empty) becomes the only line of the buffer. `buf` is tupleBuf(orgBuffer).
+   */
+  #preStage(buf: string, orgBuffer: TupleLine[], bufAscii: boolean): PreMatch {
+    const p = this.#p;
+    this.#bufAscii = bufAscii;
     if (p.ignore.length > 0 && p.ignore.length < p.fail.length - 2) {
-      const ig = this.#ignoreLine(buf, orgBuffer, null);
-      if (ig !== null) return { outcome: IGNORED, fail: null, matchCount: 0, ignoreIndex: ig };
+      const ig = this.#ignoreIndex(buf, orgBuffer, null);
+      if (ig !== null) return { kind: PRE_IGNORED, ignoreIndex: ig, text: '', groups: NO_GROUPS };
     }
-    let preGroups: Map<string, string> | null = null;
-    if (p.pref !== null) {
-      const h = searchRegex(p.pref, buf, bufAscii);
-      if (h === null) return none;
-      preGroups = h.groups;
-      const repl = preGroups.get('content');
-      preGroups.delete('content');
-      if (repl) {
-        this.#lineBuffer = [['', '', repl]];
-        buf = null;
-      }
+    if (p.pref === null) return { kind: PRE_TEXT, ignoreIndex: -1, text: buf, groups: NO_GROUPS };
+    const h = searchRegex(p.pref, buf, bufAscii);
+    if (h === null) return PRE_MISSED;
+    let content: string | undefined;
+    const groups: string[] = [];
+    for (const [k, v] of h.groups) {
+      if (k === 'content') content = v;
+      else groups.push(k, v);
     }
-    if (buf === null) buf = tupleBuf(this.#lineBuffer);
+    if (content) {
+      this.#lineBuffer = [['', '', content]];
+      return { kind: PRE_TEXT, ignoreIndex: -1, text: content + '\n', groups };
+    }
+    return { kind: PRE_TEXT, ignoreIndex: -1, text: buf, groups };
+  }
+
+  /**
+   * findFailure from the failregexes on: `buf` is what they search, tupleBuf(this.#lineBuffer);
+   * `orgBuffer` the lines before the prefregex cut (for ignoreregex and the matched lines).
+   */
+  #failStage(buf: string, preGroups: readonly string[], orgBuffer: TupleLine[], date: number | null): DetailedOutcome {
+    const p = this.#p;
+    const bufAscii = this.#bufAscii;
+    const none = NONE;
     const order = this.#dispatch(buf.charCodeAt(0));
     for (let k = 0; k < order.length; k++) {
       const i = order[k]!;
       const re = p.fail[i]!;
-      if (buf === null) buf = tupleBuf(this.#lineBuffer);
-      const searchedBuf = buf;
       const hit = searchRegex(re, buf, bufAscii);
       if (hit === null) continue;
       // hits count every match, failure or not (as fail2ban-regex counts them)
       this.hits[i]!++;
       let fail: FailData = hit.groups;
       if (p.ignore.length > 0) {
-        const ig = this.#ignoreLine(buf, orgBuffer, { re, hit, buf: searchedBuf, org: orgBuffer });
+        const ig = this.#ignoreLine(buf, orgBuffer, { re, hit, buf, org: orgBuffer });
         if (ig !== null) return { outcome: IGNORED, fail: null, matchCount: 0, ignoreIndex: ig };
       }
-      const split = matchedTupleLines(re, hit, searchedBuf, orgBuffer);
+      const split = matchedTupleLines(re, hit, buf, orgBuffer);
       this.#lineBuffer = split.unmatched;
-      buf = null;
-      if (preGroups !== null && preGroups.size > 0) {
-        // fail2ban: fail = preGroups.copy(); fail.update(groupdict) — the failregex's groups win,
-        // and one of them that did not take part (None) hides a prefregex value of that name
-        for (const [k, v] of preGroups) if (!re.names.has(k)) fail.set(k, v);
-      }
+      // fail2ban: fail = preGroups.copy(); fail.update(groupdict) — the failregex's groups win,
+      // and one of them that did not take part (None) hides a prefregex value of that name
+      for (let g = 0; g < preGroups.length; g += 2) if (!re.names.has(preGroups[g]!)) fail.set(preGroups[g]!, preGroups[g + 1]!);
       const mlfid = fail.get('mlfid');
       if (typeof mlfid === 'string') {
         fail = this.#mergeFailure(mlfid, fail, split.matched);

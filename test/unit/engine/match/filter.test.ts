@@ -175,3 +175,50 @@ describe('literal prefilter of a filter', () => {
     }
   });
 });
+
+describe('two-stage matching (aegis-ban regex on two threads)', () => {
+  it('gives the one-matcher outcome and counts when the date and pre stages run on another matcher', () => {
+    const p: Partial<FilterSpec> = {
+      prefregex: String.raw`^\s*<F-MLFID>\S+ sshd\[\d+\]:</F-MLFID> <F-CONTENT>.+</F-CONTENT>$`,
+      failregex: [
+        String.raw`^Failed password for <F-USER>\S+</F-USER> from <HOST>`,
+        String.raw`^Invalid user <F-USER>\S+</F-USER> from <HOST>`,
+        String.raw`^<F-NOFAIL>Accepted \w+</F-NOFAIL> for <F-USER>\S+</F-USER> from <HOST>`,
+        String.raw`^Connection closed by <HOST>`,
+      ],
+      // fewer ignoreregexes than failregexes less two: fail2ban checks them before the prefregex
+      ignoreregex: [String.raw`for root from`],
+    };
+    const lines = [
+      'Aug 14 11:50:00 host sshd[1]: Failed password for bob from 192.0.2.1 port 22',
+      'Aug 14 11:50:01 host sshd[1]: Failed password for root from 192.0.2.1 port 22',
+      'Aug 14 11:50:02 host sshd[2]: Accepted publickey for alice from 192.0.2.2 port 22',
+      'Aug 14 11:50:02 host sshd[2]: Connection closed by 192.0.2.2',
+      'Aug 14 11:50:03 host sshd[3]: Invalid user jürgen from 2001:db8::3',
+      'Aug 14 11:50:04 host cron[4]: Invalid user x from 192.0.2.4',
+      'no date host sshd[5]: Invalid user y from 192.0.2.5',
+    ];
+    const whole = compile(p).m;
+    const first = compile(p).m;
+    const second = compile(p).m;
+    expect(first.preMatchable).toBe(true);
+    const kinds: string[] = [];
+    for (const line of lines) {
+      const a = whole.matchDetailed(line);
+      const pr = first.prepare(line);
+      const b = second.matchPreMatched(pr, first.preMatch(line, pr));
+      expect(b).toEqual(a);
+      expect(second.lineTemplate).toBe(whole.lineTemplate);
+      kinds.push(a.outcome.kind);
+    }
+    expect(kinds).toEqual(['fail', 'ignored', 'pending', 'fail', 'fail', 'miss', 'miss']);
+    expect(second.hits).toEqual(whole.hits);
+    expect(second.ignoreHits).toEqual([1]);
+    expect(second.ignoreHits).toEqual(whole.ignoreHits);
+  });
+
+  it('is not offered for multi-line filters, whose buffer is state', () => {
+    const { m } = compile({ failregex: [String.raw`^a <HOST>`], maxlines: 2 });
+    expect(m.preMatchable).toBe(false);
+  });
+});
