@@ -4,6 +4,7 @@
  * line (the bytes just before the offset we had reached must be the same too).
  */
 import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 /** bytes of the first line hashed for identity (a longer first line is hashed by its prefix) */
@@ -72,6 +73,18 @@ export async function isCopyOf(fh: FileHandle, size: number, rec: TruncatedFile)
 export async function hashPrefix(fh: FileHandle, len: number): Promise<string> {
   const buf = Buffer.allocUnsafe(len);
   const { bytesRead } = await fh.read(buf, 0, len, 0);
+  return bytesRead < len ? '' : digest(buf);
+}
+
+/**
+ * hashPrefix without the thread-pool round trip, for the check after every batch read: at most
+ * one 4 KiB pread of the file's first bytes, which the check before just read (page cache).
+ * Asynchronously it cost a drain ~3 ms per 4 MiB batch in waiting (a pool hop, then a turn of
+ * the busy event loop), about a fifth of the drain's time.
+ */
+export function hashPrefixSync(fd: number, len: number): string {
+  const buf = Buffer.allocUnsafe(len);
+  const bytesRead = readSync(fd, buf, 0, len, 0);
   return bytesRead < len ? '' : digest(buf);
 }
 

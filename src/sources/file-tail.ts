@@ -25,6 +25,7 @@ import {
   firstLineHashOf,
   HASH_BYTES,
   hashPrefix,
+  hashPrefixSync,
   isCopyOf,
   lastLineStart,
   readTail,
@@ -536,7 +537,7 @@ export class FileTail {
     }
     // truncated and rewritten between our check and this read (copytruncate racing us): the
     // bytes are from the middle of new content. The first line tells; read it all from 0.
-    if (this.#hash !== '' && (await hashPrefix(fh, this.#hashLen)) !== this.#hash) {
+    if (this.#hash !== '' && hashPrefixSync(fh.fd, this.#hashLen) !== this.#hash) {
       giveBack();
       await this.#settle(0);
       await this.#restartFromZero('rewritten');
