@@ -282,12 +282,9 @@ function workerMain(input: WorkerInput): void {
       preGroupNames: Uint8Array.from(r.preGroupNames),
       newGroupNames: r.newGroupNames,
     };
-    const transfer = [
-      chunk.starts, chunk.ends, chunk.skip, chunk.cut, chunk.cutStart, chunk.cutEnd, chunk.date, chunk.ascii, chunk.template,
-      chunk.pre, chunk.preIgnore, chunk.preEnds, chunk.preGroupCounts, chunk.preGroupNames,
-    ].map(
-      (a) => a.buffer as ArrayBuffer,
-    );
+    const columns = [chunk.starts, chunk.ends, chunk.skip, chunk.cut, chunk.cutStart, chunk.cutEnd, chunk.date, chunk.ascii, chunk.template];
+    columns.push(chunk.pre, chunk.preIgnore, chunk.preEnds, chunk.preGroupCounts, chunk.preGroupNames);
+    const transfer = columns.map((a) => a.buffer as ArrayBuffer);
     port.postMessage({ chunk } satisfies Message, transfer);
     produced++;
     preStage = preMatchable && produced - Atomics.load(input.consumed, 0) >= BEHIND;

@@ -470,6 +470,7 @@ class FilterMatcher implements DetailedMatcher {
       this.ignoreHits[pre.ignoreIndex]!++;
       return { outcome: IGNORED, fail: null, matchCount: 0, ignoreIndex: pre.ignoreIndex };
     }
+    // a single-line buffer: what the failregex stage uses of it is that it holds one line
     const org: TupleLine[] = [['', '', pre.text]];
     this.#lineBuffer = org;
     this.#bufAscii = p.ascii;
