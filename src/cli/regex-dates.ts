@@ -242,7 +242,8 @@ function workerMain(input: WorkerInput): void {
   const templateIndex = new Map<string, number>();
   const preMatchable = matcher.preMatchable;
   let produced = 0;
-  let preStage = false;
+  // the first chunk always: the main thread is still compiling its filter when it is ready
+  let preStage = preMatchable;
   let rows: {
     starts: number[]; ends: number[]; skip: number[]; cut: number[]; cutStart: number[]; cutEnd: number[];
     date: number[]; ascii: number[]; template: number[]; newTemplates: string[]; lastTextRows: number[]; lastTexts: string[];

@@ -297,7 +297,8 @@ function openLog(file: string, spec: FilterSpec): { fd: number; shared: Buffer |
 
 /** read the log into `shared` in pieces, publishing each so that the date stage can start on it */
 function readShared(fd: number, shared: Buffer, progress: Int32Array): Buffer {
-  const PIECE = 8 * 1024 * 1024;
+  // small enough that the worker starts early, and that a log of a few MiB takes several pieces
+  const PIECE = 2 * 1024 * 1024;
   let off = 0;
   try {
     while (off < shared.length) {
