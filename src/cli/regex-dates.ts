@@ -57,16 +57,21 @@ export interface DateChunk {
   /** PRE_IGNORED rows: the ignoreregex index */
   readonly preIgnore: Int16Array;
   /**
-   * The strings of the pre stage, joined into one (a string per line would be a heap object
-   * per line on both threads; slices of one string are views without a copy): for each
-   * PRE_TEXT row in order, the text the failregexes search, then its prefregex group values.
-   * `preEnds` holds where each of those pieces ends.
+   * The texts the failregexes search, of the PRE_TEXT rows in order, joined into one string
+   * (a string per line would be a heap object per line on both threads; slices of one string
+   * are views without a copy); `preEnds` holds where each ends.
    */
   readonly preJoined: string;
   readonly preEnds: Int32Array;
-  /** PRE_TEXT rows: how many prefregex groups follow their text */
+  /** PRE_TEXT rows: how many prefregex groups they have */
   readonly preGroupCounts: Uint8Array;
-  /** for each group value in preJoined: its name, an index into the names seen so far */
+  /**
+   * The prefregex group values, in row order: strings of their own, not slices of preJoined —
+   * an `<F-MLFID>` is kept for later lines of its connection, and a slice would keep the whole
+   * chunk's text alive with it (measured: 100 MB promoted to the old generation per 1 M lines).
+   */
+  readonly preGroupValues: string[];
+  /** for each group value: its name, an index into the names seen so far */
   readonly preGroupNames: Uint8Array;
   /** group names first seen in this chunk, appended to the list */
   readonly newGroupNames: string[];
@@ -76,8 +81,14 @@ const NOT_PRE = 255;
 
 type Message = { readonly chunk: DateChunk } | { readonly done: true } | { readonly error: string };
 
-/** small enough that the pre stage's strings die young on the worker */
-const CHUNK_LINES = 4096;
+/**
+ * Chunks are small, and their joined texts stay under V8's large-object size (~128 KiB): a
+ * larger string is allocated as a large object, and one still in use when a scavenge comes is
+ * promoted whole to the old generation. With 4 096 lines a chunk, that promoted 100 MB per 1 M
+ * lines on the main thread and cost it 350 ms of GC pauses; with 512 lines, 2 MB and 80 ms.
+ */
+const CHUNK_LINES = 512;
+const CHUNK_TEXT = 64 * 1024;
 const NO_STRINGS: readonly string[] = Object.freeze([]);
 
 /** blank and comment lines never reach the filter (as in fail2ban-regex), on either thread */
@@ -139,7 +150,7 @@ export function startDateStage(input: DateStageInput): DateStage {
     groupNames.push(...c.newGroupNames);
     let lt = 0;
     let piece = 0;
-    let pieceStart = 0;
+    let textStart = 0;
     let gn = 0;
     for (let i = 0; i < c.starts.length; i++) {
       if (c.skip[i] === 1) {
@@ -149,19 +160,14 @@ export function startDateStage(input: DateStageInput): DateStage {
       const k = c.pre[i]!;
       let pre: PreMatch | null = null;
       if (k === PRE_TEXT) {
-        const j = c.preJoined;
         const textEnd = c.preEnds[piece++]!;
-        const text = j.slice(pieceStart, textEnd);
-        pieceStart = textEnd;
+        const text = c.preJoined.slice(textStart, textEnd);
+        textStart = textEnd;
         const n = c.preGroupCounts[i]!;
         let groups = NO_STRINGS;
         if (n > 0) {
           const g: string[] = [];
-          for (let q = 0; q < n; q++) {
-            const end = c.preEnds[piece++]!;
-            g.push(groupNames[c.preGroupNames[gn++]!]!, j.slice(pieceStart, end));
-            pieceStart = end;
-          }
+          for (let q = 0; q < n; q++, gn++) g.push(groupNames[c.preGroupNames[gn]!]!, c.preGroupValues[gn]!);
           groups = g;
         }
         pre = { kind: k, ignoreIndex: -1, text, groups };
@@ -223,11 +229,12 @@ interface WorkerInput extends DateStageInput {
 }
 
 /**
- * The worker runs the pre stage of a chunk only while the main thread is behind (two chunks or
- * more waiting for it): the pre stage costs the worker more than it saves the main thread
- * (strings cross threads), so it pays only when the worker would otherwise run ahead.
+ * The worker runs the pre stage of a chunk only while the main thread is behind (16 chunks,
+ * 8 192 lines, or more waiting for it): the pre stage costs the worker more than it saves the
+ * main thread (strings cross threads), so it pays only when the worker would otherwise run
+ * ahead. Measured on the bench's sshd log: 2.3–2.6 s with 8 or 16, 2.8 s with 2, 4 or never.
  */
-const BEHIND = 2;
+const BEHIND = 16;
 
 function workerMain(input: WorkerInput): void {
   const port = parentPort!;
@@ -247,14 +254,14 @@ function workerMain(input: WorkerInput): void {
   let rows: {
     starts: number[]; ends: number[]; skip: number[]; cut: number[]; cutStart: number[]; cutEnd: number[];
     date: number[]; ascii: number[]; template: number[]; newTemplates: string[]; lastTextRows: number[]; lastTexts: string[];
-    pre: number[]; preIgnore: number[]; prePieces: string[]; preEnds: number[]; preGroupCounts: number[]; preGroupNames: number[]; newGroupNames: string[];
+    pre: number[]; preIgnore: number[]; preTexts: string[]; preEnds: number[]; preGroupCounts: number[]; preGroupValues: string[]; preGroupNames: number[]; newGroupNames: string[];
   };
   let preLength = 0;
   const groupIndex = new Map<string, number>();
   const reset = (): void => {
     rows = {
       starts: [], ends: [], skip: [], cut: [], cutStart: [], cutEnd: [], date: [], ascii: [], template: [], newTemplates: [], lastTextRows: [], lastTexts: [],
-      pre: [], preIgnore: [], prePieces: [], preEnds: [], preGroupCounts: [], preGroupNames: [], newGroupNames: [],
+      pre: [], preIgnore: [], preTexts: [], preEnds: [], preGroupCounts: [], preGroupValues: [], preGroupNames: [], newGroupNames: [],
     };
     preLength = 0;
   };
@@ -277,9 +284,10 @@ function workerMain(input: WorkerInput): void {
       lastTexts: r.lastTexts,
       pre: Uint8Array.from(r.pre),
       preIgnore: Int16Array.from(r.preIgnore),
-      preJoined: r.prePieces.join(''),
+      preJoined: r.preTexts.join(''),
       preEnds: Int32Array.from(r.preEnds),
       preGroupCounts: Uint8Array.from(r.preGroupCounts),
+      preGroupValues: r.preGroupValues,
       preGroupNames: Uint8Array.from(r.preGroupNames),
       newGroupNames: r.newGroupNames,
     };
@@ -327,7 +335,7 @@ function workerMain(input: WorkerInput): void {
         r.pre.push(pm.kind);
         r.preIgnore.push(pm.kind === PRE_IGNORED ? pm.ignoreIndex : -1);
         if (pm.kind === PRE_TEXT) {
-          r.prePieces.push(pm.text);
+          r.preTexts.push(pm.text);
           r.preEnds.push((preLength += pm.text.length));
           const g = pm.groups;
           // a prefregex has a few groups; more than a byte's worth would be a filter nobody writes
@@ -342,8 +350,7 @@ function workerMain(input: WorkerInput): void {
               r.newGroupNames.push(g[q]!);
             }
             r.preGroupNames.push(ni);
-            r.prePieces.push(g[q + 1]!);
-            r.preEnds.push((preLength += g[q + 1]!.length));
+            r.preGroupValues.push(g[q + 1]!);
           }
         } else r.preGroupCounts.push(0);
       } else {
@@ -352,7 +359,7 @@ function workerMain(input: WorkerInput): void {
         r.preGroupCounts.push(0);
       }
     }
-    if (r.starts.length >= CHUNK_LINES) flush();
+    if (r.starts.length >= CHUNK_LINES || preLength >= CHUNK_TEXT) flush();
   };
   // scan the log as the main thread reads it: whole lines only, until it says it is done
   const scanner = createLineScanner(filter.literals);
