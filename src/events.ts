@@ -58,6 +58,11 @@ function isoSeconds(epochSeconds: number | null): string | null {
   return isoText;
 }
 
+/** what a ban covers, as logged: the address, or the network when the ban is a prefix */
+function targetText(b: BanEventData): string {
+  return b.prefix === (b.ip.includes(':') ? 128 : 32) ? b.ip : `${b.network}/${b.prefix}`;
+}
+
 export class Events {
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -88,7 +93,7 @@ export class Events {
   }
 
   #logBan(b: BanEventData, latencySeconds: number | null): void {
-    const target = b.prefix === (b.ip.includes(':') ? 128 : 32) ? b.ip : `${b.network}/${b.prefix}`;
+    const target = targetText(b);
     logFlat(
       this.log,
       'warn',
@@ -124,7 +129,7 @@ export class Events {
   }
 
   #logUnban(b: BanEventData, reason: UnbanReason): void {
-    const target = b.prefix === (b.ip.includes(':') ? 128 : 32) ? b.ip : `${b.network}/${b.prefix}`;
+    const target = targetText(b);
     logFlat(
       this.log,
       'info',

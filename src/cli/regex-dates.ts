@@ -16,7 +16,7 @@
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { FilterSpec } from '../config/types.js';
-import { compileFilter, CUT_LAST, PRE_IGNORED, PRE_TEXT, type DetailedMatcher, type PreMatch, type PreparedLine } from '../engine/match/filter.js';
+import { compileFilter, CUT_LAST, NO_GROUPS, PRE_IGNORED, PRE_MISS, PRE_MISSED, PRE_TEXT, type DetailedMatcher, type PreMatch, type PreparedLine } from '../engine/match/filter.js';
 import { createLineScanner } from '../engine/match/prefilter.js';
 import { decodeLine } from '../engine/scan.js';
 
@@ -89,7 +89,6 @@ type Message = { readonly chunk: DateChunk } | { readonly done: true } | { reado
  */
 const CHUNK_LINES = 512;
 const CHUNK_TEXT = 64 * 1024;
-const NO_STRINGS: readonly string[] = Object.freeze([]);
 
 /** blank and comment lines never reach the filter (as in fail2ban-regex), on either thread */
 export function isSkippedLine(text: string): boolean {
@@ -164,14 +163,15 @@ export function startDateStage(input: DateStageInput): DateStage {
         const text = c.preJoined.slice(textStart, textEnd);
         textStart = textEnd;
         const n = c.preGroupCounts[i]!;
-        let groups = NO_STRINGS;
+        let groups = NO_GROUPS;
         if (n > 0) {
           const g: string[] = [];
           for (let q = 0; q < n; q++, gn++) g.push(groupNames[c.preGroupNames[gn]!]!, c.preGroupValues[gn]!);
           groups = g;
         }
         pre = { kind: k, ignoreIndex: -1, text, groups };
-      } else if (k !== NOT_PRE) pre = { kind: k as PreMatch['kind'], ignoreIndex: c.preIgnore[i]!, text: '', groups: NO_STRINGS };
+      } else if (k === PRE_MISS) pre = PRE_MISSED;
+      else if (k === PRE_IGNORED) pre = { kind: k, ignoreIndex: c.preIgnore[i]!, text: '', groups: NO_GROUPS };
       let lastText = '';
       if (c.lastTextRows[lt] === i) lastText = c.lastTexts[lt++]!;
       const t = c.template[i]!;
@@ -299,6 +299,33 @@ function workerMain(input: WorkerInput): void {
     preStage = preMatchable && produced - Atomics.load(input.consumed, 0) >= BEHIND;
     reset();
   };
+  /** a row's pre-stage columns; null: the worker did not run it (or the line is skipped) */
+  const pushPre = (pm: PreMatch | null): void => {
+    const r = rows;
+    r.pre.push(pm === null ? NOT_PRE : pm.kind);
+    r.preIgnore.push(pm !== null && pm.kind === PRE_IGNORED ? pm.ignoreIndex : -1);
+    if (pm === null || pm.kind !== PRE_TEXT) {
+      r.preGroupCounts.push(0);
+      return;
+    }
+    r.preTexts.push(pm.text);
+    r.preEnds.push((preLength += pm.text.length));
+    const g = pm.groups;
+    // a prefregex has a few groups; more than a byte's worth would be a filter nobody writes
+    if (g.length > 2 * 255) throw new Error(`prefregex with ${g.length / 2} groups`);
+    r.preGroupCounts.push(g.length / 2);
+    for (let q = 0; q < g.length; q += 2) {
+      let ni = groupIndex.get(g[q]!);
+      if (ni === undefined) {
+        ni = groupIndex.size;
+        if (ni > 255) throw new Error('prefregex with more than 256 group names');
+        groupIndex.set(g[q]!, ni);
+        r.newGroupNames.push(g[q]!);
+      }
+      r.preGroupNames.push(ni);
+      r.preGroupValues.push(g[q + 1]!);
+    }
+  };
   const onLine = (start: number, end: number): void => {
     const r = rows;
     r.starts.push(start);
@@ -307,7 +334,7 @@ function workerMain(input: WorkerInput): void {
     if (isSkippedLine(text)) {
       r.skip.push(1);
       r.cut.push(0); r.cutStart.push(0); r.cutEnd.push(0); r.date.push(NaN); r.ascii.push(0); r.template.push(-1);
-      r.pre.push(NOT_PRE); r.preIgnore.push(-1); r.preGroupCounts.push(0);
+      pushPre(null);
     } else {
       const p = matcher.prepare(text);
       r.skip.push(0);
@@ -330,34 +357,7 @@ function workerMain(input: WorkerInput): void {
         r.lastTextRows.push(r.starts.length - 1);
         r.lastTexts.push(p.lastText);
       }
-      if (preStage) {
-        const pm = matcher.preMatch(text, p);
-        r.pre.push(pm.kind);
-        r.preIgnore.push(pm.kind === PRE_IGNORED ? pm.ignoreIndex : -1);
-        if (pm.kind === PRE_TEXT) {
-          r.preTexts.push(pm.text);
-          r.preEnds.push((preLength += pm.text.length));
-          const g = pm.groups;
-          // a prefregex has a few groups; more than a byte's worth would be a filter nobody writes
-          if (g.length > 2 * 255) throw new Error(`prefregex with ${g.length / 2} groups`);
-          r.preGroupCounts.push(g.length / 2);
-          for (let q = 0; q < g.length; q += 2) {
-            let ni = groupIndex.get(g[q]!);
-            if (ni === undefined) {
-              ni = groupIndex.size;
-              if (ni > 255) throw new Error('prefregex with more than 256 group names');
-              groupIndex.set(g[q]!, ni);
-              r.newGroupNames.push(g[q]!);
-            }
-            r.preGroupNames.push(ni);
-            r.preGroupValues.push(g[q + 1]!);
-          }
-        } else r.preGroupCounts.push(0);
-      } else {
-        r.pre.push(NOT_PRE);
-        r.preIgnore.push(-1);
-        r.preGroupCounts.push(0);
-      }
+      pushPre(preStage ? matcher.preMatch(text, p) : null);
     }
     if (r.starts.length >= CHUNK_LINES || preLength >= CHUNK_TEXT) flush();
   };

@@ -51,8 +51,9 @@ export interface PreMatch {
   /** PRE_TEXT: the prefregex's groups other than content, as name, value, name, value… */
   readonly groups: readonly string[];
 }
-const NO_GROUPS: readonly string[] = Object.freeze([]);
-const PRE_MISSED: PreMatch = Object.freeze({ kind: PRE_MISS, ignoreIndex: -1, text: '', groups: NO_GROUPS });
+export const NO_GROUPS: readonly string[] = Object.freeze([]);
+/** the pre stage of every line the prefregex does not find */
+export const PRE_MISSED: PreMatch = Object.freeze({ kind: PRE_MISS, ignoreIndex: -1, text: '', groups: NO_GROUPS });
 
 type FailValue = string | undefined | number | Set<string>;
 export type FailData = Map<string, FailValue>;
