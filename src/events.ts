@@ -6,13 +6,16 @@
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics/catalog.js';
 import type { SourceErrorKind } from './sources/source.js';
-import { inOneWrite, logFlat } from './log.js';
+import { inOneWrite, jsonNumber, logRendered } from './log.js';
+import { jsonString } from './json-text.js';
+import type { Family } from './net/address.js';
 
 export interface BanEventData {
   readonly jail: string;
   readonly ip: string;
   readonly network: string;
   readonly prefix: number;
+  readonly family: Family;
   readonly since: number;
   readonly expires: number | null;
   readonly bantime: number;
@@ -60,7 +63,13 @@ function isoSeconds(epochSeconds: number | null): string | null {
 
 /** what a ban covers, as logged: the address, or the network when the ban is a prefix */
 function targetText(b: BanEventData): string {
-  return b.prefix === (b.ip.includes(':') ? 128 : 32) ? b.ip : `${b.network}/${b.prefix}`;
+  return b.prefix === (b.family === 4 ? 32 : 128) ? b.ip : `${b.network}/${b.prefix}`;
+}
+
+/** `,"expires":…` as pino writes it: ISO text, or null for a permanent ban */
+function expiresMember(expires: number | null): string {
+  const iso = isoSeconds(expires);
+  return iso === null ? ',"expires":null' : `,"expires":"${iso}"`;
 }
 
 export class Events {
@@ -73,44 +82,45 @@ export class Events {
     this.metrics = metrics;
   }
 
-  /** every ban of one burst: its lines in one write, its counters added once per label set */
-  bannedAll(bans: readonly { readonly ban: BanEventData; readonly latencySeconds: number | null }[]): void {
+  /**
+   * Every ban of one burst: its lines in one write, its counters added once per label set.
+   * `latencySeconds(i)`: from the line that triggered bans[i] to the ban applied, if known.
+   */
+  bannedAll(bans: readonly BanEventData[], latencySeconds: (i: number) => number | null): void {
     const perLabels = new Map<string, { jail: string; source: 'auto' | 'manual'; n: number }>();
     let auto = 0;
-    for (const { ban: b, latencySeconds } of bans) {
+    const latencies: Array<number | null> = [];
+    for (let i = 0; i < bans.length; i++) {
+      const b = bans[i] as BanEventData;
       const k = `${b.source}|${b.jail}`;
       const c = perLabels.get(k);
       if (c) c.n++;
       else perLabels.set(k, { jail: b.jail, source: b.source, n: 1 });
       if (b.source === 'auto') auto++;
-      if (latencySeconds !== null) this.metrics.banLatency.observe(latencySeconds);
+      const l = latencySeconds(i);
+      latencies.push(l);
+      if (l !== null) this.metrics.banLatency.observe(l);
     }
     for (const c of perLabels.values()) this.metrics.bans.inc({ jail: c.jail, source: c.source }, c.n);
     if (auto > 0) this.metrics.autobans.inc({ reason: 'log' }, auto);
     inOneWrite(this.log, () => {
-      for (const b of bans) this.#logBan(b.ban, b.latencySeconds);
+      for (let i = 0; i < bans.length; i++) this.#logBan(bans[i] as BanEventData, latencies[i] ?? null);
     });
   }
 
+  /**
+   * The audit line of a ban, rendered here (logRendered): fields in this order, `failures` and
+   * `latency_ms` left out when unknown — what `log.warn({event: 'ban', …}, msg)` writes, which
+   * test/unit/events.test.ts checks.
+   */
   #logBan(b: BanEventData, latencySeconds: number | null): void {
     const target = targetText(b);
-    logFlat(
-      this.log,
-      'warn',
-      {
-        event: 'ban',
-        jail: b.jail,
-        ip: b.ip,
-        target,
-        reason: b.source === 'auto' ? 'maxretry' : 'manual',
-        failures: b.failures,
-        count: b.banCount,
-        bantime: b.bantime,
-        expires: isoSeconds(b.expires),
-        latency_ms: latencySeconds === null ? undefined : Math.round(latencySeconds * 1e4) / 10,
-      },
-      `[${b.jail}] Ban ${target}`,
-    );
+    const jail = jsonString(b.jail);
+    let body = `,"event":"ban","jail":${jail},"ip":${jsonString(b.ip)},"target":${jsonString(target)},"reason":${b.source === 'auto' ? '"maxretry"' : '"manual"'}`;
+    if (b.failures !== undefined) body += `,"failures":${jsonNumber(b.failures)}`;
+    body += `,"count":${jsonNumber(b.banCount)},"bantime":${jsonNumber(b.bantime)}${expiresMember(b.expires)}`;
+    if (latencySeconds !== null) body += `,"latency_ms":${jsonNumber(Math.round(latencySeconds * 1e4) / 10)}`;
+    logRendered(this.log, 'warn', body, jsonString(`[${b.jail}] Ban ${target}`));
   }
 
   /** every unban of one burst (thousands expire in the same second): one write, counted per jail */
@@ -130,12 +140,10 @@ export class Events {
 
   #logUnban(b: BanEventData, reason: UnbanReason): void {
     const target = targetText(b);
-    logFlat(
-      this.log,
-      'info',
-      { event: 'unban', jail: b.jail, ip: b.ip, target, reason, count: b.banCount, expires: isoSeconds(b.expires) },
-      `[${b.jail}] Unban ${target}`,
-    );
+    const body =
+      `,"event":"unban","jail":${jsonString(b.jail)},"ip":${jsonString(b.ip)},"target":${jsonString(target)},"reason":${jsonString(reason)}` +
+      `,"count":${jsonNumber(b.banCount)}${expiresMember(b.expires)}`;
+    logRendered(this.log, 'info', body, jsonString(`[${b.jail}] Unban ${target}`));
   }
 
   enforcerFailed(operation: string, message: string): void {

@@ -154,9 +154,6 @@ export function inOneWrite(log: Logger, fn: () => void): void {
 
 const LEVEL_VALUE = { info: 30, warn: 40 } as const;
 
-/** field names as JSON (the audit lines use a handful) */
-const quotedKeys = new Map<string, string>();
-
 let isoMs = NaN;
 let isoText = '';
 /** pino's isoTime, formatted once per millisecond: a burst of bans shares it */
@@ -169,37 +166,34 @@ function isoNow(): string {
   return isoText;
 }
 
-export type FlatFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
-
 /**
  * `log[level](fields, msg)` for the audit hot path — a burst of thousands of bans or unbans —
- * formatted here: pino spends ~15 µs on such a line (its generic serialiser, a Date per line),
- * more than the rest of a ban. The bytes are those pino writes with the options above (level
- * label and value, ISO time, the base name, the fields in order with undefined left out, then
- * msg); test/unit/log.test.ts holds the two to each other. A logger not made by createLogger
- * (a child with more bindings) goes through pino.
+ * with the fields rendered by the caller: pino spends ~15 µs on such a line (its generic
+ * serialiser, a Date per line), more than the rest of a ban. `body` is the fields as JSON
+ * members, each after a comma (`,"event":"ban",…`), `msgJson` the message as a JSON string; the
+ * caller keeps pino's rules (fields in order, undefined ones left out). The bytes are those pino
+ * writes with the options above: level label and value, ISO time, the base name, the fields,
+ * then msg (test/unit/log.test.ts holds the two to each other). A logger not made by
+ * createLogger (a child with more bindings) gets the fields parsed back, through pino.
  */
-export function logFlat(log: Logger, level: keyof typeof LEVEL_VALUE, fields: FlatFields, msg: string): void {
-  const sink = sinks.get(log);
-  if (sink === undefined) {
-    log[level](fields, msg);
+export function logRendered(log: Logger, level: keyof typeof LEVEL_VALUE, body: string, msgJson: string): void {
+  if (sinks.get(log) === undefined) {
+    log[level](JSON.parse(`{${body.slice(1)}}`) as object, JSON.parse(msgJson) as string);
     return;
   }
-  if (!log.isLevelEnabled(level)) return;
-  let line = `{"level":"${level}","levelValue":${LEVEL_VALUE[level]},"time":"${isoNow()}","name":"${NAME}"`;
-  for (const k in fields) {
-    const v = fields[k];
-    if (v === undefined) continue;
-    let key = quotedKeys.get(k);
-    if (key === undefined) {
-      key = JSON.stringify(k);
-      if (quotedKeys.size < 256) quotedKeys.set(k, key);
-    }
-    line += `,${key}:${typeof v === 'number' && Number.isFinite(v) ? String(v) : JSON.stringify(v)}`;
-  }
-  line += `,"msg":${JSON.stringify(msg)}}\n`;
+  if (log.isLevelEnabled(level)) writeRendered(log, level, body, msgJson);
+}
+
+function writeRendered(log: Logger, level: keyof typeof LEVEL_VALUE, body: string, msgJson: string): void {
+  const sink = sinks.get(log);
+  if (sink === undefined) return;
   sink.lastLevel = LEVEL_VALUE[level];
-  sink.write(line);
+  sink.write(`{"level":"${level}","levelValue":${LEVEL_VALUE[level]},"time":"${isoNow()}","name":"${NAME}"${body},"msg":${msgJson}}\n`);
+}
+
+/** a number as JSON.stringify writes it (null for NaN and infinities) */
+export function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
 }
 
 export { SYSLOG_PRIORITY };

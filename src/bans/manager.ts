@@ -6,7 +6,7 @@
  * wait for both (fsync and kernel confirmation) before logging it — a ban that was logged or
  * shown by aegis-ban survives a crash. Expiry runs on a min-heap with one timer.
  */
-import type { Enforcer, EnforcedBan } from '../enforce/enforcer.js';
+import type { Enforcer } from '../enforce/enforcer.js';
 import type { Events, UnbanReason } from '../events.js';
 import type { StateStore, StoredBan } from '../state/store.js';
 import { banKey } from '../state/store.js';
@@ -14,7 +14,25 @@ import { ExpiryQueue } from './expiry-queue.js';
 import type { Cidr } from '../net/address.js';
 import { errorMessage } from '../errors.js';
 
-export type Ban = StoredBan;
+/**
+ * A ban in the table. The object is shared: the table, the state store, the enforcer and the
+ * ban's log line all get this one (a burst of thousands of bans must not copy each one three
+ * times), so it is never mutated; a change replaces it.
+ */
+export interface Ban extends StoredBan {
+  /** failures counted for this ban (action.d `<failures>`, the log line); absent after a restart */
+  readonly failures?: number | undefined;
+}
+
+/**
+ * The keys a ban of an address in a jail is filed under: the ban table's (banKey of the jail
+ * and what the ban covers) and the two ban histories', this jail's and all jails' ('*').
+ */
+export interface BanKeys {
+  readonly ban: string;
+  readonly jailHistory: string;
+  readonly allHistory: string;
+}
 
 export interface BanDecision {
   readonly jail: string;
@@ -31,6 +49,8 @@ export interface BanDecision {
   readonly failures?: number;
   /** wall-clock ms the triggering line was read, for ban latency */
   readonly readAt?: number;
+  /** banKeys(jail, ip, cidr), when the caller keeps them (the pipeline has them per host) */
+  readonly keys?: BanKeys;
 }
 
 export interface BanManagerOptions {
@@ -46,19 +66,8 @@ export function historyKey(jail: string, ip: string): string {
   return `${jail}|${ip}`;
 }
 
-function toEnforced(b: Ban): EnforcedBan {
-  return {
-    jail: b.jail,
-    network: b.network,
-    prefix: b.prefix,
-    family: b.family,
-    ip: b.ip,
-    since: b.since,
-    expires: b.expires,
-    bantime: b.bantime,
-    banCount: b.banCount,
-    fields: b.fields,
-  };
+export function banKeys(jail: string, ip: string, cidr: Cidr): BanKeys {
+  return { ban: banKey(jail, cidr.network, cidr.prefix), jailHistory: historyKey(jail, ip), allHistory: historyKey('*', ip) };
 }
 
 export class BanManager {
@@ -97,7 +106,7 @@ export class BanManager {
         continue;
       }
       live.push(b);
-      this.#index(b);
+      this.#index(banKey(b.jail, b.network, b.prefix), b);
     }
     await this.#store.flush();
     if (this.#enforcer.reconcile) {
@@ -106,7 +115,7 @@ export class BanManager {
       await this.reconcile({ isRestore: true });
     } else if (live.length > 0) {
       try {
-        await this.#enforcer.ban(live.map(toEnforced));
+        await this.#enforcer.ban(live);
       } catch (e) {
         this.#events.enforcerFailed('restore', errorMessage(e));
       }
@@ -115,8 +124,7 @@ export class BanManager {
     return { restored: live.length, expired };
   }
 
-  #index(b: Ban): void {
-    const k = banKey(b.jail, b.network, b.prefix);
+  #index(k: string, b: Ban): void {
     const replaced = this.#bans.get(k);
     if (replaced) this.#count(replaced.jail, -1);
     this.#bans.set(k, b);
@@ -128,13 +136,19 @@ export class BanManager {
   async ban(decisions: readonly BanDecision[]): Promise<Ban[]> {
     if (this.#closed || decisions.length === 0) return [];
     const now = this.#now();
-    const applied: Array<{ ban: Ban; readAt: number | undefined; failures: number | undefined }> = [];
+    const since = Math.floor(now);
+    const applied: Ban[] = [];
+    const readAts: Array<number | undefined> = [];
     for (const d of decisions) {
-      const k = banKey(d.jail, d.cidr.network, d.cidr.prefix);
+      // string objects the caller keeps have their hashes computed already
+      const keys = d.keys ?? banKeys(d.jail, d.ip, d.cidr);
+      const k = keys.ban;
       const existing = this.#bans.get(k);
       if (existing && (existing.expires === null || existing.expires > now)) continue;
-      const histKey = historyKey(d.overalljails ? '*' : d.jail, d.ip);
-      const prior = this.#store.history(histKey)?.count ?? 0;
+      // history per jail and over all jails, so either overalljails setting finds it
+      const jailCount = this.#store.history(keys.jailHistory)?.count ?? 0;
+      const allCount = keys.allHistory === keys.jailHistory ? jailCount : (this.#store.history(keys.allHistory)?.count ?? 0);
+      const prior = d.overalljails ? allCount : jailCount;
       const bantime = d.bantimeFor ? d.bantimeFor(prior) : d.bantime;
       const ban: Ban = {
         jail: d.jail,
@@ -142,27 +156,24 @@ export class BanManager {
         network: d.cidr.network,
         prefix: d.cidr.prefix,
         family: d.cidr.family,
-        since: Math.floor(now),
-        expires: bantime < 0 ? null : Math.floor(now) + bantime,
+        since,
+        expires: bantime < 0 ? null : since + bantime,
         bantime,
         banCount: prior + 1,
         source: d.source,
         fields: d.fields,
+        failures: d.failures,
       };
-      this.#index(ban);
-      // history per jail and over all jails, so either overalljails setting finds it; `now`
-      // exact, not floored: replayed lines compare against it
-      const jailKey = historyKey(d.jail, d.ip);
-      const allKey = historyKey('*', d.ip);
-      const jailCount = (jailKey === histKey ? prior : (this.#store.history(jailKey)?.count ?? 0)) + 1;
-      const allCount = (allKey === histKey ? prior : (this.#store.history(allKey)?.count ?? 0)) + 1;
-      this.#store.putBanWithHistory(ban, [[jailKey, jailCount], [allKey, allCount]], now);
+      this.#index(k, ban);
+      // `now` exact, not floored: replayed lines compare against it
+      this.#store.putBanWithHistory(k, ban, { jailKey: keys.jailHistory, jailCount: jailCount + 1, allKey: keys.allHistory, allCount: allCount + 1, at: now });
       this.#totalBanned.set(d.jail, (this.#totalBanned.get(d.jail) ?? 0) + 1);
-      applied.push({ ban, readAt: d.readAt, failures: d.failures });
+      applied.push(ban);
+      readAts.push(d.readAt);
     }
     if (applied.length === 0) return [];
     const durable = this.#store.flush();
-    const enforced = this.#enforcer.ban(applied.map((a) => ({ ...toEnforced(a.ban), ...(a.failures !== undefined ? { failures: a.failures } : {}) }))).then(
+    const enforced = this.#enforcer.ban(applied).then(
       () => Date.now(),
       (e: unknown) => {
         this.#events.enforcerFailed('ban', errorMessage(e));
@@ -170,14 +181,12 @@ export class BanManager {
       },
     );
     const [, confirmedAt] = await Promise.all([durable, enforced]);
-    this.#events.bannedAll(
-      applied.map((a) => ({
-        ban: { ...a.ban, failures: a.failures },
-        latencySeconds: a.readAt !== undefined && confirmedAt !== null ? Math.max(0, confirmedAt - a.readAt) / 1000 : null,
-      })),
-    );
+    this.#events.bannedAll(applied, (i) => {
+      const readAt = readAts[i];
+      return readAt !== undefined && confirmedAt !== null ? Math.max(0, confirmedAt - readAt) / 1000 : null;
+    });
     this.#arm();
-    return applied.map((a) => a.ban);
+    return applied;
   }
 
   /** Lift every ban `select` picks. */
@@ -192,7 +201,7 @@ export class BanManager {
     }
     if (gone.length === 0) return [];
     const durable = this.#store.flush();
-    const enforced = this.#enforcer.unban(gone.map(toEnforced)).catch((e: unknown) => {
+    const enforced = this.#enforcer.unban(gone).catch((e: unknown) => {
       this.#events.enforcerFailed('unban', errorMessage(e));
     });
     await Promise.all([durable, enforced]);
@@ -237,7 +246,7 @@ export class BanManager {
   async reconcile(opts: { isRestore?: boolean } = {}): Promise<void> {
     if (!this.#enforcer.reconcile) return;
     try {
-      const report = await this.#enforcer.reconcile([...this.#bans.values()].map(toEnforced));
+      const report = await this.#enforcer.reconcile([...this.#bans.values()]);
       if (opts.isRestore) {
         this.#events.log.info(
           { event: 'restore_reconcile', written: report.missing, removed: report.stale },

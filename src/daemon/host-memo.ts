@@ -1,32 +1,42 @@
 /**
  * What the pipeline needs about a failing host string — the parsed address, whether the jail
- * ignores it, its ban-history key — worked out once and reused: a busy log repeats the same few
- * thousand offenders, and parsing, matching the ignore list and building the key cost more
- * than the rest of a failure's path. Bounded: a spray of distinct addresses only refills it.
+ * ignores it, its ban-history keys, what a ban of it covers — worked out once and reused: a
+ * busy log repeats the same few thousand offenders, and parsing, matching the ignore list and
+ * building keys cost more than the rest of a failure's path. Bounded: a spray of distinct
+ * addresses only refills it.
  */
-import { parseAddress, type Address } from '../net/address.js';
+import { makeCidr, parseAddress, type Address, type Cidr } from '../net/address.js';
 import type { IgnoreList } from '../bans/ignore.js';
-import { historyKey } from '../bans/manager.js';
+import { banKeys, type BanKeys } from '../bans/manager.js';
 
 export interface HostInfo {
   readonly addr: Address;
   /** why the jail never bans it, or null */
   readonly ignored: string | null;
-  /** the key of its ban history in this jail (one string object: its hash is computed once) */
-  readonly historyKey: string;
+  /** what a ban of it covers: the address, or its network under the jail's ban prefix */
+  readonly cidr: Cidr;
+  /** its ban's and ban histories' keys (string objects kept: their hashes are computed once) */
+  readonly keys: BanKeys;
 }
 
-/** ~200 bytes each: a few MiB per jail at most */
+export interface BanPrefixes {
+  readonly v4: number;
+  readonly v6: number;
+}
+
+/** ~400 bytes each: a few MiB per jail at most */
 const MAX_HOSTS = 16_384;
 
 export class HostMemo {
   readonly #jail: string;
   readonly #ignore: IgnoreList;
+  readonly #prefixes: BanPrefixes;
   readonly #hosts = new Map<string, HostInfo | null>();
 
-  constructor(jail: string, ignore: IgnoreList) {
+  constructor(jail: string, ignore: IgnoreList, prefixes: BanPrefixes) {
     this.#jail = jail;
     this.#ignore = ignore;
+    this.#prefixes = prefixes;
   }
 
   get size(): number {
@@ -38,7 +48,11 @@ export class HostMemo {
     let info = this.#hosts.get(host);
     if (info === undefined) {
       const addr = parseAddress(host);
-      info = addr === null ? null : { addr, ignored: this.#ignore.reason(addr), historyKey: historyKey(this.#jail, addr.text) };
+      if (addr === null) info = null;
+      else {
+        const cidr = makeCidr(addr.bytes, addr.family, addr.family === 4 ? this.#prefixes.v4 : this.#prefixes.v6);
+        info = { addr, ignored: this.#ignore.reason(addr), cidr, keys: banKeys(this.#jail, addr.text, cidr) };
+      }
       if (this.#hosts.size >= MAX_HOSTS) this.#hosts.clear();
       this.#hosts.set(host, info);
     }

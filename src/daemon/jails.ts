@@ -22,6 +22,8 @@ export class JailRuntime {
   /** parsed and checked failing hosts, by the text the filter found */
   readonly hosts: HostMemo;
   readonly bantime: BantimeCalculator;
+  /** the bantime of a ban after `prior` bans (bantime.increment); one function for all decisions */
+  readonly bantimeFor: (prior: number) => number;
   /** stable fingerprint of everything that defines the jail: unchanged on reload = keep state */
   readonly fingerprint: string;
   windows: FailureWindows;
@@ -41,8 +43,9 @@ export class JailRuntime {
     this.jail = init.jail;
     this.compiled = init.compiled;
     this.ignore = init.ignore;
-    this.hosts = new HostMemo(init.jail.name, init.ignore);
+    this.hosts = new HostMemo(init.jail.name, init.ignore, { v4: init.jail.banPrefixV4, v6: init.jail.banPrefixV6 });
     this.bantime = init.bantime;
+    this.bantimeFor = (prior) => init.bantime.bantime(prior);
     this.fingerprint = init.fingerprint;
     this.filter = { jail: init.jail.name, key: createHash('sha256').update(JSON.stringify(init.jail.filter)).digest('hex').slice(0, 24), spec: init.jail.filter };
     this.windows = new FailureWindows({ maxretry: init.jail.maxretry, findtime: init.jail.findtime });

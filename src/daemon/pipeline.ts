@@ -9,7 +9,6 @@ import { shareBatch, type EngineResult, type MatchEngine, type RawMatch } from '
 import { countLines, decodeLine } from '../engine/scan.js';
 import { createLineScanner } from '../engine/match/prefilter.js';
 import type { BanDecision, BanManager } from '../bans/manager.js';
-import { makeCidr } from '../net/address.js';
 import type { Events } from '../events.js';
 import type { JailRuntime } from './jails.js';
 
@@ -98,7 +97,7 @@ export async function processBatch(
       if (time < now - cfg.findtime) continue;
       // Lines read again after a crash (positions are flushed lazily) must not ban again: as
       // fail2ban does, a failure no newer than this address's last ban in the jail is old news.
-      const lastBan = deps.manager.lastBanTime(host.historyKey);
+      const lastBan = deps.manager.lastBanTime(host.keys.jailHistory);
       if (lastBan !== undefined && time <= lastBan) continue;
       if (host.ignored !== null) {
         deps.events.ignoredFailure(jail.name, addr.text, host.ignored);
@@ -110,18 +109,18 @@ export async function processBatch(
         deps.events.ignoredFailure(jail.name, addr.text, 'ignorecommand');
         continue;
       }
-      const prefix = addr.family === 4 ? cfg.banPrefixV4 : cfg.banPrefixV6;
       decisions.push({
         jail: jail.name,
         ip: addr.text,
-        cidr: makeCidr(addr.bytes, addr.family, prefix),
+        cidr: host.cidr,
         bantime: cfg.bantime,
-        bantimeFor: (prior) => jail.bantime.bantime(prior),
+        bantimeFor: jail.bantimeFor,
         overalljails: cfg.increment.overalljails,
         source: 'auto',
         fields: m.fields,
         failures: r.count,
         readAt: batch.readAt,
+        keys: host.keys,
       });
     }
   }

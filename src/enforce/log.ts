@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 export function createLogEnforcer(opts: { reason?: string } = {}): Enforcer {
   const entries = new Map<string, number>();
   let log: Logger | null = null;
-  const key = (b: EnforcedBan) => `${b.network}/${b.prefix}`;
+  // a host ban (the usual case) is keyed by its address alone: no string to build per ban
+  const key = (b: EnforcedBan) => (b.prefix === (b.family === 4 ? 32 : 128) ? b.network : `${b.network}/${b.prefix}`);
   return {
     kind: 'log',
     async start(ctx: EnforcerContext) {

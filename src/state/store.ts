@@ -13,6 +13,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FilePosition, PositionStore } from '../sources/source.js';
 import type { Family } from '../net/address.js';
+import { jsonString } from '../json-text.js';
 
 export interface StoredBan {
   readonly jail: string;
@@ -26,6 +27,16 @@ export interface StoredBan {
   readonly banCount: number;
   readonly source: 'auto' | 'manual';
   readonly fields: Readonly<Record<string, string>>;
+}
+
+/** what a ban moves on in the history: its jail's entry and all jails' entry, both last banned `at` */
+export interface BanHistoryUpdate {
+  readonly jailKey: string;
+  readonly jailCount: number;
+  readonly allKey: string;
+  readonly allCount: number;
+  /** epoch s */
+  readonly at: number;
 }
 
 export interface HistoryEntry {
@@ -226,20 +237,21 @@ export class StateStore implements PositionStore {
 
   putBan(b: StoredBan): void {
     this.#bans.set(banKey(b.jail, b.network, b.prefix), b);
-    this.#pending.push(JSON.stringify({ t: 'ban', b }));
+    this.#pending.push(`{"t":"ban","b":${banJson(b)}}`);
   }
   deleteBan(jail: string, network: string, prefix: number): void {
     const k = banKey(jail, network, prefix);
     if (this.#bans.delete(k)) this.#pending.push(JSON.stringify({ t: 'unban', k }));
   }
   /**
-   * A ban and the history entries it moves on (`count` each, last ban at `at`), as one journal
+   * A ban (`key` is its banKey) and the two history entries it moves on, as one journal
    * record: a burst of thousands of bans pays one serialisation per ban.
    */
-  putBanWithHistory(b: StoredBan, history: ReadonlyArray<readonly [string, number]>, at: number): void {
-    this.#bans.set(banKey(b.jail, b.network, b.prefix), b);
-    for (const [k, count] of history) this.#setHistory(k, { count, last: at });
-    this.#pending.push(banRecord(b, history, at));
+  putBanWithHistory(key: string, b: StoredBan, h: BanHistoryUpdate): void {
+    this.#bans.set(key, b);
+    this.#setHistory(h.jailKey, { count: h.jailCount, last: h.at });
+    if (h.allKey !== h.jailKey) this.#setHistory(h.allKey, { count: h.allCount, last: h.at });
+    this.#pending.push(banRecord(b, h));
   }
   putHistory(key: string, h: HistoryEntry): void {
     this.#setHistory(key, h);
@@ -313,21 +325,25 @@ export class StateStore implements PositionStore {
 
 /**
  * `JSON.stringify({ t: 'ban', b, h, at })`, written out: thousands of bans a second each pay for
- * one, and the generic serialiser walks 11 keys and a nested array to get there. Strings and
- * the fields object still go through JSON.stringify; test/unit/state/store.test.ts replays it.
+ * one, and the generic serialiser walks 11 keys and a nested array to get there.
+ * test/unit/state/store.test.ts replays it and compares it with JSON.stringify.
  */
-function banRecord(b: StoredBan, history: ReadonlyArray<readonly [string, number]>, at: number): string {
-  let h = '';
-  for (const [k, count] of history) h += `${h === '' ? '' : ','}[${JSON.stringify(k)},${num(count)}]`;
+function banRecord(b: StoredBan, h: BanHistoryUpdate): string {
+  const hist = h.allKey === h.jailKey ? `[${jsonString(h.jailKey)},${num(h.jailCount)}]` : `[${jsonString(h.jailKey)},${num(h.jailCount)}],[${jsonString(h.allKey)},${num(h.allCount)}]`;
+  return `{"t":"ban","b":${banJson(b)},"h":[${hist}],"at":${num(h.at)}}`;
+}
+
+/** `JSON.stringify(b)` of a StoredBan's own fields, in their order (journal and snapshot) */
+function banJson(b: StoredBan): string {
   let fields = '{}';
   for (const _ in b.fields) {
     fields = JSON.stringify(b.fields);
     break;
   }
   return (
-    `{"t":"ban","b":{"jail":${JSON.stringify(b.jail)},"ip":${JSON.stringify(b.ip)},"network":${JSON.stringify(b.network)},` +
+    `{"jail":${jsonString(b.jail)},"ip":${jsonString(b.ip)},"network":${jsonString(b.network)},` +
     `"prefix":${num(b.prefix)},"family":${num(b.family)},"since":${num(b.since)},"expires":${b.expires === null ? 'null' : num(b.expires)},` +
-    `"bantime":${num(b.bantime)},"banCount":${num(b.banCount)},"source":${JSON.stringify(b.source)},"fields":${fields}},"h":[${h}],"at":${num(at)}}`
+    `"bantime":${num(b.bantime)},"banCount":${num(b.banCount)},"source":${jsonString(b.source)},"fields":${fields}}`
   );
 }
 
@@ -356,7 +372,7 @@ function* snapshotChunks(snap: Snapshot): Generator<string> {
   };
   let first = true;
   for (const b of snap.bans) {
-    if (add((first ? '' : ',') + JSON.stringify(b))) yield take();
+    if (add((first ? '' : ',') + banJson(b))) yield take();
     first = false;
   }
   add('],"history":[');

@@ -4,7 +4,7 @@ import { existsSync, fstatSync, mkdtempSync, openSync, closeSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
-import { createLogger, inOneWrite, isJournalStream, logFlat, syslogPriority } from '../../src/log.js';
+import { createLogger, inOneWrite, isJournalStream, logRendered, syslogPriority } from '../../src/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), `aegis-log-${process.pid}-`));
 const distLog = resolve('dist/log.js');
@@ -226,18 +226,21 @@ log.child({ component: 'metrics' }).warn('a child warning');
 });
 
 describe('log: flat audit lines', () => {
-  it('logFlat writes the bytes pino writes for the same call, apart from the time', () => {
+  it('logRendered writes the bytes pino writes for the same call, apart from the time', () => {
     const f = join(dir, 'flat');
     const fd = openSync(f, 'w');
     const fields = { event: 'ban', jail: 'j"\\x\u00e9', ip: '2001:db8::1', failures: undefined, count: 2, latency_ms: 12.3, expires: null, permanent: true };
+    // what a caller renders for those fields: undefined ones left out
+    const body = ',"event":"ban","jail":"j\\"\\\\x\u00e9","ip":"2001:db8::1","count":2,"latency_ms":12.3,"expires":null,"permanent":true';
+    const msg = '[j"\\x] Ban 2001:db8::1';
     try {
       const log = createLogger({ level: 'info', destination: fd, journal: false });
-      log.warn(fields, '[j"\\x] Ban 2001:db8::1');
-      logFlat(log, 'warn', fields, '[j"\\x] Ban 2001:db8::1');
+      log.warn(fields, msg);
+      logRendered(log, 'warn', body, JSON.stringify(msg));
       log.info({ event: 'unban', n: 1 }, 'u');
-      logFlat(log, 'info', { event: 'unban', n: 1 }, 'u');
+      logRendered(log, 'info', ',"event":"unban","n":1', '"u"');
       // below the level: nothing
-      logFlat(createLogger({ level: 'error', destination: fd, journal: false }), 'warn', fields, 'hidden');
+      logRendered(createLogger({ level: 'error', destination: fd, journal: false }), 'warn', body, '"hidden"');
     } finally {
       closeSync(fd);
     }
@@ -249,13 +252,13 @@ describe('log: flat audit lines', () => {
     expect(JSON.parse(lines[1]!)).toMatchObject({ level: 'warn', levelValue: 40, name: 'aegisd', jail: 'j"\\x\u00e9', expires: null });
   });
 
-  it('logFlat lines carry their syslog priority under the journal', () => {
+  it('logRendered lines carry their syslog priority under the journal', () => {
     const f = join(dir, 'flat-journal');
     const fd = openSync(f, 'w');
     try {
       const log = createLogger({ level: 'info', destination: fd, journal: true });
-      logFlat(log, 'warn', { event: 'ban' }, 'b');
-      logFlat(log, 'info', { event: 'unban' }, 'u');
+      logRendered(log, 'warn', ',"event":"ban"', '"b"');
+      logRendered(log, 'info', ',"event":"unban"', '"u"');
     } finally {
       closeSync(fd);
     }

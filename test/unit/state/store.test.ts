@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StateStore, type StoredBan } from '../../../src/state/store.js';
+import { StateStore, banKey, type StoredBan } from '../../../src/state/store.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const ban = (ip: string, expires: number | null = 2_000_000_000): StoredBan => ({
@@ -77,7 +77,7 @@ describe('state store', () => {
     const { dir, cleanup } = tempDir();
     cleanups.push(cleanup);
     const s = await StateStore.open(dir);
-    s.putBanWithHistory(ban('198.51.100.1'), [['sshd|198.51.100.1', 2], ['*|198.51.100.1', 3]], 1_700_000_000.25);
+    s.putBanWithHistory('sshd|198.51.100.1/32', ban('198.51.100.1'), { jailKey: 'sshd|198.51.100.1', jailCount: 2, allKey: '*|198.51.100.1', allCount: 3, at: 1_700_000_000.25 });
     await s.flush();
     const journal = readFileSync(join(dir, 'journal.ndjson'), 'utf8').trim().split('\n');
     expect(journal).toHaveLength(1);
@@ -94,11 +94,19 @@ describe('state store', () => {
     cleanups.push(cleanup);
     const s = await StateStore.open(dir);
     const b: StoredBan = { ...ban('2001:db8::7', null), jail: 'api "v2" \\ é', family: 6, prefix: 64, network: '2001:db8::', fields: { user: 'bob"; rm -rf /\n', path: '/x' } };
-    const h: Array<[string, number]> = [['api|2001:db8::7', 4], ['*|2001:db8::7', 9]];
-    s.putBanWithHistory(b, h, 1_700_000_123.5);
+    const h: Array<[string, number]> = [['api "v2" \\ é|2001:db8::7', 4], ['*|2001:db8::7', 9]];
+    // the ban table hands the store its Ban objects, which carry a run-time field or two more
+    s.putBanWithHistory(banKey(b.jail, b.network, b.prefix), { ...b, failures: 5 } as StoredBan, { jailKey: h[0]![0], jailCount: 4, allKey: h[1]![0], allCount: 9, at: 1_700_000_123.5 });
+    const b2: StoredBan = { ...b, ip: '2001:db8:1::8', network: '2001:db8:1::' };
+    s.putBan({ ...b2, failures: 3 } as StoredBan);
     await s.flush();
-    const line = readFileSync(join(dir, 'journal.ndjson'), 'utf8').trim();
-    expect(line).toBe(JSON.stringify({ t: 'ban', b, h, at: 1_700_000_123.5 }));
+    const lines = readFileSync(join(dir, 'journal.ndjson'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe(JSON.stringify({ t: 'ban', b, h, at: 1_700_000_123.5 }));
+    expect(lines[1]).toBe(JSON.stringify({ t: 'ban', b: b2 }));
+    // and the snapshot written at close holds the same fields, nothing more
+    await s.close();
+    const snap = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { bans: StoredBan[] };
+    expect(snap.bans.map((x) => JSON.stringify(x)).sort()).toEqual([JSON.stringify(b), JSON.stringify(b2)].sort());
   });
 
   it('an unban recorded after the ban wins on replay', async () => {
