@@ -288,7 +288,7 @@ async function handle(
   }
   let body: string;
   try {
-    body = await opts.registry.metrics();
+    body = await opts.metrics.render();
   } catch (e) {
     opts.log.error({ component: 'metrics', err: errorMessage(e) }, 'collecting metrics failed');
     return reply(res, 500, 'internal error\n');

@@ -67,9 +67,9 @@ export function dashboardExprs(path = resolve('deploy/grafana-aegis.json'), rate
 /** metric name → label names, for every metric a fresh catalogue (plus defaults) exports. */
 export function exportedMetrics(): Map<string, readonly string[]> {
   const registry = new Registry();
-  createMetrics(registry, { version: 'lint' });
+  const { processRegistry } = createMetrics(registry, { version: 'lint' });
   const out = new Map<string, readonly string[]>();
-  for (const m of registry.getMetricsAsArray()) {
+  for (const m of [...registry.getMetricsAsArray(), ...processRegistry.getMetricsAsArray()]) {
     const labelNames = (m as unknown as { labelNames?: readonly string[] }).labelNames ?? [];
     out.set(m.name, labelNames);
   }

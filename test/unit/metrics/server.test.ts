@@ -9,7 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { createMetrics, type Metrics } from '../../../src/metrics/catalog.js';
+import { createMetrics, PROCESS_METRICS_MAX_AGE_MS, type Metrics } from '../../../src/metrics/catalog.js';
 import { startMetricsServer, type MetricsServer, type MetricsLimits } from '../../../src/metrics/server.js';
 import type { MetricsSettings } from '../../../src/config/types.js';
 
@@ -166,6 +166,23 @@ describe('metrics endpoint: paths and methods', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(r.body).toContain('aegis_blocklist_entries{family="ipv6"} 2');
     expect(s.logs.some((l) => l.level === 40 && l.msg.includes('serving the last values'))).toBe(true);
+  });
+
+  it('collects the process metrics at most once a second; the aegis metrics on every scrape', async () => {
+    const s = await start();
+    const cpuLine = (body: string) => /^process_cpu_user_seconds_total \S+$/m.exec(body)?.[0];
+    const first = await request(s.url('/metrics'));
+    s.metrics.logLines.inc({ jail: 'j' }, 7);
+    // CPU spent between the two scrapes: a fresh collection would show more
+    const until = performance.now() + 30;
+    while (performance.now() < until);
+    const second = await request(s.url('/metrics'));
+    expect(second.body).toContain('aegis_log_lines_total{jail="j"} 7');
+    expect(cpuLine(second.body)).toBe(cpuLine(first.body));
+    await new Promise((r) => setTimeout(r, PROCESS_METRICS_MAX_AGE_MS + 100));
+    const third = await request(s.url('/metrics'));
+    expect(cpuLine(third.body)).toBeDefined();
+    expect(cpuLine(third.body)).not.toBe(cpuLine(first.body));
   });
 
   it('answers HEAD without a body, other methods with 405 and unknown paths with 404', async () => {
