@@ -5,7 +5,7 @@
  * building keys cost more than the rest of a failure's path. Bounded: a spray of distinct
  * addresses only refills it.
  */
-import { makeCidr, parseAddress, type Address, type Cidr } from '../net/address.js';
+import { addressCidr, parseAddress, type Address, type Cidr } from '../net/address.js';
 import type { IgnoreList } from '../bans/ignore.js';
 import { banKeys, type BanKeys } from '../bans/manager.js';
 
@@ -50,7 +50,7 @@ export class HostMemo {
       const addr = parseAddress(host);
       if (addr === null) info = null;
       else {
-        const cidr = makeCidr(addr.bytes, addr.family, addr.family === 4 ? this.#prefixes.v4 : this.#prefixes.v6);
+        const cidr = addressCidr(addr, addr.family === 4 ? this.#prefixes.v4 : this.#prefixes.v6);
         info = { addr, ignored: this.#ignore.reason(addr), cidr, keys: banKeys(this.#jail, addr.text, cidr) };
       }
       if (this.#hosts.size >= MAX_HOSTS) this.#hosts.clear();

@@ -196,6 +196,12 @@ export function parseCidr(input: string): Cidr | null {
   return makeCidr(addr.bytes, addr.family, prefix);
 }
 
+/** what a ban of `addr` under `prefix` covers; a full-length prefix is the address itself (no copy) */
+export function addressCidr(addr: Address, prefix: number): Cidr {
+  if (prefix === (addr.family === 4 ? 32 : 128)) return { network: addr.text, prefix, family: addr.family, bytes: addr.bytes, text: addr.text };
+  return makeCidr(addr.bytes, addr.family, prefix);
+}
+
 export function makeCidr(bytes: Uint8Array, family: Family, prefix: number): Cidr {
   const masked = maskBytes(bytes, prefix);
   const network = bytesToText(masked, family);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import ipaddr from 'ipaddr.js';
-import { bytesToText, cidrContains, maskBytes, parseAddress, parseCidr } from '../../../src/net/address.js';
+import { addressCidr, bytesToText, cidrContains, makeCidr, maskBytes, parseAddress, parseCidr } from '../../../src/net/address.js';
 
 /** what the SPEC's address rule says, computed with ipaddr.js (the reference) */
 function reference(s: string): { text: string; family: 4 | 6 } | null {
@@ -115,6 +115,22 @@ describe('bytesToText', () => {
       if (a && bytesToText(a.bytes, a.family) !== a.text) expect(bytesToText(a.bytes, a.family)).toBe(a.text);
     }
     expect(parseCidr('2001:db8:ffff::7/33')?.text).toBe('2001:db8:8000::/33');
+  });
+});
+
+describe('addressCidr', () => {
+  it('is makeCidr of the address, at full length and under a shorter prefix', () => {
+    const r = rng(11);
+    for (let i = 0; i < 5_000; i++) {
+      const a = parseAddress(sample(r));
+      if (!a) continue;
+      const full = a.family === 4 ? 32 : 128;
+      for (const prefix of [full, full - 8, a.family === 4 ? 24 : 64]) {
+        const c = addressCidr(a, prefix);
+        const m = makeCidr(a.bytes, a.family, prefix);
+        expect({ ...c, bytes: [...c.bytes] }, `${a.text}/${prefix}`).toEqual({ ...m, bytes: [...m.bytes] });
+      }
+    }
   });
 });
 
