@@ -3,7 +3,7 @@
 import { mkdirSync, linkSync, appendFileSync, writeFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, tmp, writeConfig, startDaemon, waitUntil, hasCommand, percentile } from './lib/daemon.js';
+import { ROOT, tmp, writeConfig, startDaemon, waitForCount, hasCommand, percentile } from './lib/daemon.js';
 import { writeApiLog, writeSprayLog } from './lib/gen.js';
 import { hasFail2banServer, fail2banBanLatency, fail2banSpray } from './lib/fail2ban-server.js';
 
@@ -43,7 +43,7 @@ async function drain(label, filterBody, source, { warm = false } = {}) {
       const w = join(ROOT, 'bench/out/warmup.log');
       await writeApiLog(w, { lines: WARMUP_LINES, seed: 11, sourceOffset: 70_000 });
       linkSync(w, join(logs, 'warmup.log'));
-      await waitUntil(async () => (await d.metric('aegis_log_lines_total', { jail: 'bench' })) >= WARMUP_LINES, `${label} warm-up`, 600_000, 50);
+      await waitForCount(() => d.metric('aegis_log_lines_total', { jail: 'bench' }), WARMUP_LINES, `${label} warm-up`);
       base = WARMUP_LINES;
     }
     const bans0 = await d.metric('aegis_bans_total', { jail: 'bench' });
@@ -52,8 +52,9 @@ async function drain(label, filterBody, source, { warm = false } = {}) {
     const cpu0 = d.cpuSeconds();
     const t0 = performance.now();
     linkSync(source, join(logs, 'api.log')); // appears at once, complete
-    // polled every 50 ms: a scrape costs the daemon a few ms of CPU, polling harder would slow it
-    await waitUntil(async () => (await d.metric('aegis_log_lines_total', { jail: 'bench' })) >= base + LINES, `${label} drained`, 600_000, 50);
+    // polled every 50 ms, and sooner when the end is near (waitForCount): a scrape costs the
+    // daemon ~1 ms of CPU, polling hard all along would slow it
+    await waitForCount(() => d.metric('aegis_log_lines_total', { jail: 'bench' }), base + LINES, `${label} drained`);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = d.cpuSeconds() - cpu0;
     const peak = d.rssPeakKb();
