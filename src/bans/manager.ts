@@ -66,8 +66,9 @@ export function historyKey(jail: string, ip: string): string {
   return `${jail}|${ip}`;
 }
 
-export function banKeys(jail: string, ip: string, cidr: Cidr): BanKeys {
-  return { ban: banKey(jail, cidr.network, cidr.prefix), jailHistory: historyKey(jail, ip), allHistory: historyKey('*', ip) };
+/** `jailHistory`: historyKey(jail, ip) when the caller has it already */
+export function banKeys(jail: string, ip: string, cidr: Cidr, jailHistory = historyKey(jail, ip)): BanKeys {
+  return { ban: banKey(jail, cidr.network, cidr.prefix), jailHistory, allHistory: historyKey('*', ip) };
 }
 
 export class BanManager {

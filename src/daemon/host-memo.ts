@@ -1,21 +1,45 @@
 /**
  * What the pipeline needs about a failing host string — the parsed address, whether the jail
- * ignores it, its ban-history keys, what a ban of it covers — worked out once and reused: a
- * busy log repeats the same few thousand offenders, and parsing, matching the ignore list and
- * building keys cost more than the rest of a failure's path. Bounded: a spray of distinct
- * addresses only refills it.
+ * ignores it, its ban-history key, and at its first ban what the ban covers and is filed
+ * under — worked out once and reused: a busy log repeats the same few thousand offenders, and
+ * parsing, matching the ignore list and building keys cost more than the rest of a failure's
+ * path. Bounded: a spray of distinct addresses only refills it.
  */
 import { addressCidr, parseAddress, type Address, type Cidr } from '../net/address.js';
 import type { IgnoreList } from '../bans/ignore.js';
-import { banKeys, type BanKeys } from '../bans/manager.js';
+import { banKeys, historyKey, type BanKeys } from '../bans/manager.js';
 
-export interface HostInfo {
+export class HostInfo {
   readonly addr: Address;
   /** why the jail never bans it, or null */
   readonly ignored: string | null;
-  /** what a ban of it covers: the address, or its network under the jail's ban prefix */
+  /** the key of its ban history in this jail, looked up for every failure (one string object: its hash is computed once) */
+  readonly historyKey: string;
+  readonly #jail: string;
+  readonly #prefix: number;
+  #target: BanTarget | null = null;
+
+  constructor(jail: string, addr: Address, ignored: string | null, prefix: number) {
+    this.addr = addr;
+    this.ignored = ignored;
+    this.historyKey = historyKey(jail, addr.text);
+    this.#jail = jail;
+    this.#prefix = prefix;
+  }
+
+  /** what a ban of it covers and the keys the ban is filed under; worked out at its first ban (a spray of one-off addresses never needs them) */
+  get target(): BanTarget {
+    if (this.#target === null) {
+      const cidr = addressCidr(this.addr, this.#prefix);
+      this.#target = { cidr, keys: banKeys(this.#jail, this.addr.text, cidr, this.historyKey) };
+    }
+    return this.#target;
+  }
+}
+
+export interface BanTarget {
+  /** the address, or its network under the jail's ban prefix */
   readonly cidr: Cidr;
-  /** its ban's and ban histories' keys (string objects kept: their hashes are computed once) */
   readonly keys: BanKeys;
 }
 
@@ -48,11 +72,7 @@ export class HostMemo {
     let info = this.#hosts.get(host);
     if (info === undefined) {
       const addr = parseAddress(host);
-      if (addr === null) info = null;
-      else {
-        const cidr = addressCidr(addr, addr.family === 4 ? this.#prefixes.v4 : this.#prefixes.v6);
-        info = { addr, ignored: this.#ignore.reason(addr), cidr, keys: banKeys(this.#jail, addr.text, cidr) };
-      }
+      info = addr === null ? null : new HostInfo(this.#jail, addr, this.#ignore.reason(addr), addr.family === 4 ? this.#prefixes.v4 : this.#prefixes.v6);
       if (this.#hosts.size >= MAX_HOSTS) this.#hosts.clear();
       this.#hosts.set(host, info);
     }

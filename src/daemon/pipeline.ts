@@ -97,7 +97,7 @@ export async function processBatch(
       if (time < now - cfg.findtime) continue;
       // Lines read again after a crash (positions are flushed lazily) must not ban again: as
       // fail2ban does, a failure no newer than this address's last ban in the jail is old news.
-      const lastBan = deps.manager.lastBanTime(host.keys.jailHistory);
+      const lastBan = deps.manager.lastBanTime(host.historyKey);
       if (lastBan !== undefined && time <= lastBan) continue;
       if (host.ignored !== null) {
         deps.events.ignoredFailure(jail.name, addr.text, host.ignored);
@@ -109,10 +109,11 @@ export async function processBatch(
         deps.events.ignoredFailure(jail.name, addr.text, 'ignorecommand');
         continue;
       }
+      const target = host.target;
       decisions.push({
         jail: jail.name,
         ip: addr.text,
-        cidr: host.cidr,
+        cidr: target.cidr,
         bantime: cfg.bantime,
         bantimeFor: jail.bantimeFor,
         overalljails: cfg.increment.overalljails,
@@ -120,7 +121,7 @@ export async function processBatch(
         fields: m.fields,
         failures: r.count,
         readAt: batch.readAt,
-        keys: host.keys,
+        keys: target.keys,
       });
     }
   }

@@ -12,14 +12,16 @@ describe('HostMemo', () => {
     const a = memo.get('::ffff:203.0.113.9');
     expect(a?.addr.text).toBe('203.0.113.9');
     expect(a?.ignored).toBeNull();
-    expect(a?.keys).toEqual({ ban: banKey('sshd', '203.0.113.9', 32), jailHistory: historyKey('sshd', '203.0.113.9'), allHistory: historyKey('*', '203.0.113.9') });
-    expect(a?.cidr.text).toBe('203.0.113.9');
+    expect(a?.historyKey).toBe(historyKey('sshd', '203.0.113.9'));
+    expect(a?.target.keys).toEqual({ ban: banKey('sshd', '203.0.113.9', 32), jailHistory: historyKey('sshd', '203.0.113.9'), allHistory: historyKey('*', '203.0.113.9') });
+    expect(a?.target).toBe(a?.target);
+    expect(a?.target.cidr.text).toBe('203.0.113.9');
     expect(memo.get('::ffff:203.0.113.9')).toBe(a);
     expect(memo.get('198.51.100.7')?.ignored).toBe('ignoreip');
     expect(memo.get('127.0.0.1')?.ignored).toBe('ignoreip');
     expect(memo.get('2001:DB8::1')?.addr.text).toBe('2001:db8::1');
     // the jail's ban_prefix for IPv6: a ban covers the /64
-    expect(memo.get('2001:DB8::1:2:3:4')?.cidr.text).toBe('2001:db8::/64');
+    expect(memo.get('2001:DB8::1:2:3:4')?.target.cidr.text).toBe('2001:db8::/64');
   });
 
   it('answers null for what is not an address, and stays bounded under a spray', () => {
