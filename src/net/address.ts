@@ -23,13 +23,15 @@ export interface Cidr {
 }
 
 /**
- * Strict parse (no shorthand IPv4 like `127.1`, no leading zeros, no zone ids); null when not
- * an address. This runs for every failure a worker finds and for every new offender on the
- * main thread, so it is a hand-written scanner over char codes: ipaddr.js validates with
- * regexes and by throwing, ~10 µs an IPv6 address, more than the rest of a failure's path.
- * test/unit/net/address.test.ts holds it to ipaddr.js on a large random sample.
+ * Where the address text lies in `input` once white space and [ ] are stripped: [spanFrom,
+ * spanTo). Module state instead of a returned pair, so the check a worker runs on every
+ * candidate host allocates nothing.
  */
-export function parseAddress(input: string): Address | null {
+let spanFrom = 0;
+let spanTo = 0;
+
+/** false when nothing address-sized is left */
+function findSpan(input: string): boolean {
   let from = 0;
   let to = input.length;
   while (from < to && isSpace(input.charCodeAt(from))) from++;
@@ -38,8 +40,29 @@ export function parseAddress(input: string): Address | null {
     from++;
     to--;
   }
+  spanFrom = from;
+  spanTo = to;
   const n = to - from;
-  if (n === 0 || n > 45) return null;
+  return n > 0 && n <= 45;
+}
+
+/** parseAddress(input) !== null, without building the address */
+export function isAddress(input: string): boolean {
+  if (!findSpan(input)) return false;
+  return quadAt(input, spanFrom, spanTo) >= 0 || v6GroupsAt(input, spanFrom, spanTo) !== null;
+}
+
+/**
+ * Strict parse (no shorthand IPv4 like `127.1`, no leading zeros, no zone ids); null when not
+ * an address. This runs for every failure a worker finds and for every new offender on the
+ * main thread, so it is a hand-written scanner over char codes: ipaddr.js validates with
+ * regexes and by throwing, ~10 µs an IPv6 address, more than the rest of a failure's path.
+ * test/unit/net/address.test.ts holds it to ipaddr.js on a large random sample.
+ */
+export function parseAddress(input: string): Address | null {
+  if (!findSpan(input)) return null;
+  const from = spanFrom;
+  const to = spanTo;
   const v4 = quadAt(input, from, to);
   if (v4 >= 0) {
     const bytes = Uint8Array.of(v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255);

@@ -7,7 +7,7 @@
  * last one, which an attacker who can inject a key could pick).
  */
 import type { JsonCondition, JsonFilterSpec } from '../../config/types.js';
-import { parseAddress } from '../../net/address.js';
+import { isAddress } from '../../net/address.js';
 import type { LineOutcome } from '../types.js';
 import type { ZoneConverter } from './dates.js';
 import type { DetailedOutcome } from './filter.js';
@@ -194,7 +194,7 @@ class JsonMatcher implements JsonMatcherCore {
     if (!this.#fail.some((r) => ruleHolds(r, obj))) return MISS;
     if (this.#ignore.some((r) => ruleHolds(r, obj))) return IGNORED;
     const hostValue = getPath(obj, this.#spec.hostPath);
-    if (typeof hostValue !== 'string' || parseAddress(hostValue) === null) return MISS;
+    if (typeof hostValue !== 'string' || !isAddress(hostValue)) return MISS;
     // a repeated host key: JSON.parse keeps the last, which an injected key could choose
     const first = line.indexOf(this.#hostKey);
     if (first >= 0 && line.indexOf(this.#hostKey, first + 1) >= 0 && countPath(line, this.#spec.hostPath) > 1) return MISS;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import ipaddr from 'ipaddr.js';
-import { addressCidr, bytesToText, cidrContains, makeCidr, maskBytes, parseAddress, parseCidr } from '../../../src/net/address.js';
+import { addressCidr, bytesToText, cidrContains, isAddress, makeCidr, maskBytes, parseAddress, parseCidr } from '../../../src/net/address.js';
 
 /** what the SPEC's address rule says, computed with ipaddr.js (the reference) */
 function reference(s: string): { text: string; family: 4 | 6 } | null {
@@ -82,6 +82,8 @@ describe('parseAddress', () => {
       const want = reference(s);
       if (want !== null) valid++;
       const same = got === null ? want === null : want !== null && got.text === want.text && got.family === want.family;
+      // the allocation-free check the workers run says the same
+      if (isAddress(s) !== (got !== null)) expect(isAddress(s), JSON.stringify(s)).toBe(got !== null);
       if (!same) expect(got === null ? null : { text: got.text, family: got.family }, JSON.stringify(s)).toEqual(want);
     }
     // the sample must exercise both outcomes, not only junk
