@@ -5,7 +5,7 @@
  * when the source may advance its saved position.
  */
 import type { Batch } from '../engine/types.js';
-import { shareBatch, type EngineResult, type MatchEngine, type RawMatch } from '../engine/pool.js';
+import { shareBatch, type EngineResult, type MatchEngine } from '../engine/pool.js';
 import { countLines, decodeLine } from '../engine/scan.js';
 import { createLineScanner } from '../engine/match/prefilter.js';
 import type { BanDecision, BanManager } from '../bans/manager.js';
@@ -33,14 +33,30 @@ function matchMultiline(jail: JailRuntime, batch: Batch, now: number): EngineRes
     jail.multilineMatchers.set(batch.sourceId, matcher);
   }
   const buf = Buffer.from(batch.data.buffer, batch.data.byteOffset, batch.data.byteLength);
-  const out: RawMatch[] = [];
+  const hosts: string[] = [];
+  const times: number[] = [];
+  const offsets: number[] = [];
+  const attempts: number[] = [];
+  const fieldRows: number[] = [];
+  const fieldValues: Array<Readonly<Record<string, string>>> = [];
   const m = matcher;
   EVERY_LINE.scan(buf, (start, end) => {
     const r = m.match(decodeLine(buf, start, end));
-    if (r.kind === 'fail') out.push({ host: r.host, time: r.time, fields: r.fields, offset: start, attempts: r.attempts });
+    if (r.kind !== 'fail') return;
+    if (Object.keys(r.fields).length > 0) {
+      fieldRows.push(hosts.length);
+      fieldValues.push(r.fields);
+    }
+    hosts.push(r.host);
+    times.push(r.time ?? NaN);
+    offsets.push(start);
+    attempts.push(r.attempts);
   });
-  return { matches: out, lines: batch.lineCount ?? countLines(buf) };
+  const failures = { hosts, times: Float64Array.from(times), offsets: Int32Array.from(offsets), attempts: Int32Array.from(attempts), fieldRows, fieldValues };
+  return { failures, lines: batch.lineCount ?? countLines(buf) };
 }
+
+const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Bans of at most this many batches may be in flight (fsync + kernel) while matching goes on. */
 const MAX_INFLIGHT_BANS = 8;
@@ -80,19 +96,25 @@ export async function processBatch(
   const decisions: BanDecision[] = [];
   for (let i = 0; i < jails.length; i++) {
     const jail = jails[i] as JailRuntime;
-    const matches = (results[i] as EngineResult).matches;
+    const f = (results[i] as EngineResult).failures;
+    const n = f.hosts.length;
     const cfg = jail.jail;
     // counted once per batch: a labelled inc per match costs more than the rest of the loop
-    jail.totalFailed += matches.length;
-    if (matches.length > 0) metrics.failures.inc({ jail: jail.name }, matches.length);
-    for (const m of matches) {
-      const host = jail.hosts.get(m.host);
+    jail.totalFailed += n;
+    if (n > 0) metrics.failures.inc({ jail: jail.name }, n);
+    let nextFields = 0;
+    for (let k = 0; k < n; k++) {
+      let fields = NO_FIELDS;
+      if (f.fieldRows[nextFields] === k) fields = f.fieldValues[nextFields++] as Readonly<Record<string, string>>;
+      const hostText = f.hosts[k] as string;
+      const host = jail.hosts.get(hostText);
       if (!host) {
-        deps.events.badHost(jail.name, m.host);
+        deps.events.badHost(jail.name, hostText);
         continue;
       }
       const addr = host.addr;
-      const time = m.time ?? batch.readAt / 1000;
+      const logTime = f.times[k] as number;
+      const time = Number.isNaN(logTime) ? batch.readAt / 1000 : logTime;
       // fail2ban ignores failures older than findtime (backlog read at start, old rotated data)
       if (time < now - cfg.findtime) continue;
       // Lines read again after a crash (positions are flushed lazily) must not ban again: as
@@ -103,7 +125,7 @@ export async function processBatch(
         deps.events.ignoredFailure(jail.name, addr.text, host.ignored);
         continue;
       }
-      const r = jail.windows.record(addr.text, time, m.attempts);
+      const r = jail.windows.record(addr.text, time, f.attempts[k]);
       if (!r.isDue) continue;
       if (jail.ignore.hasCommand && (await jail.ignore.commandSaysIgnore(addr.text))) {
         deps.events.ignoredFailure(jail.name, addr.text, 'ignorecommand');
@@ -118,7 +140,7 @@ export async function processBatch(
         bantimeFor: jail.bantimeFor,
         overalljails: cfg.increment.overalljails,
         source: 'auto',
-        fields: m.fields,
+        fields,
         failures: r.count,
         readAt: batch.readAt,
         keys: target.keys,

@@ -10,19 +10,48 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import type { FilterSpec } from '../config/types.js';
-import type { MatchTask, RawMatch } from './worker.js';
+import type { MatchTask } from './worker.js';
 import { emptyResult, type MatchTaskResult } from './task-result.js';
 import { countLines } from './scan.js';
 
-export type { RawMatch };
 
-/** a batch's failures for one jail, in line order, and how many lines the batch held */
+/**
+ * A batch's failures for one jail, column-wise and in line order (row k is one failure), as
+ * the workers sent them: an object per failure would cost the main thread a good part of what
+ * it spends on the failure itself.
+ */
+export type FailureRows = Pick<MatchTaskResult, 'hosts' | 'times' | 'offsets' | 'attempts' | 'fieldRows' | 'fieldValues'>;
+
+/** a batch's failures for one jail, and how many lines the batch held */
 export interface EngineResult {
-  readonly matches: RawMatch[];
+  /** offsets are the lines' byte offsets in the batch */
+  readonly failures: FailureRows;
   readonly lines: number;
 }
 
-const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze({});
+/** the rows of several parts of one batch as one set; `shifts[i]`: part i's offset in the batch */
+function joinRows(parts: readonly FailureRows[], shifts: readonly number[]): FailureRows {
+  if (parts.length === 1 && shifts[0] === 0) return parts[0] as FailureRows;
+  let n = 0;
+  for (const p of parts) n += p.hosts.length;
+  const out = { hosts: [] as string[], times: new Float64Array(n), offsets: new Int32Array(n), attempts: new Int32Array(n), fieldRows: [] as number[], fieldValues: [] as Array<Readonly<Record<string, string>>> };
+  let row = 0;
+  parts.forEach((p, i) => {
+    const shift = shifts[i] as number;
+    for (let k = 0; k < p.hosts.length; k++) {
+      out.hosts.push(p.hosts[k] as string);
+      out.offsets[row + k] = (p.offsets[k] as number) + shift;
+    }
+    out.times.set(p.times, row);
+    out.attempts.set(p.attempts, row);
+    for (let f = 0; f < p.fieldRows.length; f++) {
+      out.fieldRows.push((p.fieldRows[f] as number) + row);
+      out.fieldValues.push(p.fieldValues[f] as Readonly<Record<string, string>>);
+    }
+    row += p.hosts.length;
+  });
+  return out;
+}
 
 export interface EngineOptions {
   readonly threads?: number;
@@ -154,26 +183,9 @@ export class MatchEngine {
     const data = batch.data;
     const parts = this.threads > 1 && data.byteLength >= SPLIT_BYTES ? splitAtLines(data, this.threads) : [data];
     const results = await Promise.all(parts.map((p) => this.#matchPart(jail, p, now)));
-    const matches: RawMatch[] = [];
     let lines = 0;
-    results.forEach((r, i) => {
-      lines += r.lines;
-      const shift = (parts[i] as Uint8Array).byteOffset - data.byteOffset;
-      let f = 0;
-      for (let k = 0; k < r.hosts.length; k++) {
-        let fields: Readonly<Record<string, string>> = NO_FIELDS;
-        if (r.fieldRows[f] === k) fields = r.fieldValues[f++] as Readonly<Record<string, string>>;
-        const time = r.times[k] as number;
-        matches.push({
-          host: r.hosts[k] as string,
-          time: Number.isNaN(time) ? null : time,
-          fields,
-          offset: (r.offsets[k] as number) + shift,
-          attempts: r.attempts[k] as number,
-        });
-      }
-    });
-    return { matches, lines };
+    for (const r of results) lines += r.lines;
+    return { failures: joinRows(results, parts.map((p) => p.byteOffset - data.byteOffset)), lines };
   }
 
   async #matchPart(jail: JailFilter, data: Uint8Array, now: number): Promise<MatchTaskResult> {

@@ -33,15 +33,6 @@ export interface MatchTask {
   readonly timezone?: string;
 }
 
-export interface RawMatch {
-  readonly host: string;
-  readonly time: number | null;
-  readonly fields: Readonly<Record<string, string>>;
-  /** byte offset of the line in the batch */
-  readonly offset: number;
-  readonly attempts: number;
-}
-
 interface CacheEntry {
   readonly filter: CompiledFilter;
   /** searches the raw batch for the filter's literals before any line is decoded */
