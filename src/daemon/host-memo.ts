@@ -13,7 +13,10 @@ export class HostInfo {
   readonly addr: Address;
   /** why the jail never bans it, or null */
   readonly ignored: string | null;
-  /** the key of its ban history in this jail, looked up for every failure (one string object: its hash is computed once) */
+  /**
+   * the key of its ban history in this jail, looked up for every failure (one string object:
+   * its hash is computed once)
+   */
   readonly historyKey: string;
   readonly #jail: string;
   readonly #prefix: number;
@@ -27,7 +30,10 @@ export class HostInfo {
     this.#prefix = prefix;
   }
 
-  /** what a ban of it covers and the keys the ban is filed under; worked out at its first ban (a spray of one-off addresses never needs them) */
+  /**
+   * what a ban of it covers and the keys the ban is filed under, worked out at its first ban: a
+   * spray of one-off addresses never needs them
+   */
   get target(): BanTarget {
     if (this.#target === null) {
       const cidr = addressCidr(this.addr, this.#prefix);
@@ -48,7 +54,7 @@ export interface BanPrefixes {
   readonly v6: number;
 }
 
-/** ~400 bytes each: a few MiB per jail at most */
+/** a few hundred bytes each: a few MiB per jail at most */
 const MAX_HOSTS = 16_384;
 
 export class HostMemo {
@@ -72,7 +78,8 @@ export class HostMemo {
     let info = this.#hosts.get(host);
     if (info === undefined) {
       const addr = parseAddress(host);
-      info = addr === null ? null : new HostInfo(this.#jail, addr, this.#ignore.reason(addr), addr.family === 4 ? this.#prefixes.v4 : this.#prefixes.v6);
+      const prefix = addr?.family === 4 ? this.#prefixes.v4 : this.#prefixes.v6;
+      info = addr === null ? null : new HostInfo(this.#jail, addr, this.#ignore.reason(addr), prefix);
       if (this.#hosts.size >= MAX_HOSTS) this.#hosts.clear();
       this.#hosts.set(host, info);
     }

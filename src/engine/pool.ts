@@ -34,7 +34,14 @@ function joinRows(parts: readonly FailureRows[], shifts: readonly number[]): Fai
   if (parts.length === 1 && shifts[0] === 0) return parts[0] as FailureRows;
   let n = 0;
   for (const p of parts) n += p.hosts.length;
-  const out = { hosts: [] as string[], times: new Float64Array(n), offsets: new Int32Array(n), attempts: new Int32Array(n), fieldRows: [] as number[], fieldValues: [] as Array<Readonly<Record<string, string>>> };
+  const out = {
+    hosts: [] as string[],
+    times: new Float64Array(n),
+    offsets: new Int32Array(n),
+    attempts: new Int32Array(n),
+    fieldRows: [] as number[],
+    fieldValues: [] as Array<Readonly<Record<string, string>>>,
+  };
   let row = 0;
   parts.forEach((p, i) => {
     const shift = shifts[i] as number;
