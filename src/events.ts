@@ -6,8 +6,8 @@
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics/catalog.js';
 import type { SourceErrorKind } from './sources/source.js';
-import { inOneWrite, jsonNumber, logRendered } from './log.js';
-import { jsonString } from './json-text.js';
+import { inOneWrite, logRendered } from './log.js';
+import { jsonNumber, jsonString } from './json-text.js';
 import type { Family } from './net/address.js';
 
 export interface BanEventData {
@@ -84,27 +84,23 @@ export class Events {
 
   /**
    * Every ban of one burst: its lines in one write, its counters added once per label set.
-   * `latencySeconds(i)`: from the line that triggered bans[i] to the ban applied, if known.
+   * `latencySeconds[i]`: from the line that triggered bans[i] to the ban applied, if known.
    */
-  bannedAll(bans: readonly BanEventData[], latencySeconds: (i: number) => number | null): void {
+  bannedAll(bans: readonly BanEventData[], latencySeconds: readonly (number | null)[]): void {
     const perLabels = new Map<string, { jail: string; source: 'auto' | 'manual'; n: number }>();
     let auto = 0;
-    const latencies: Array<number | null> = [];
-    for (let i = 0; i < bans.length; i++) {
-      const b = bans[i] as BanEventData;
+    for (const b of bans) {
       const k = `${b.source}|${b.jail}`;
       const c = perLabels.get(k);
       if (c) c.n++;
       else perLabels.set(k, { jail: b.jail, source: b.source, n: 1 });
       if (b.source === 'auto') auto++;
-      const l = latencySeconds(i);
-      latencies.push(l);
-      if (l !== null) this.metrics.banLatency.observe(l);
     }
+    for (const l of latencySeconds) if (l !== null) this.metrics.banLatency.observe(l);
     for (const c of perLabels.values()) this.metrics.bans.inc({ jail: c.jail, source: c.source }, c.n);
     if (auto > 0) this.metrics.autobans.inc({ reason: 'log' }, auto);
     inOneWrite(this.log, () => {
-      for (let i = 0; i < bans.length; i++) this.#logBan(bans[i] as BanEventData, latencies[i] ?? null);
+      bans.forEach((b, i) => this.#logBan(b, latencySeconds[i] ?? null));
     });
   }
 

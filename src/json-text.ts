@@ -12,3 +12,8 @@ export function jsonString(s: string): string {
   }
   return `"${s}"`;
 }
+
+/** a number as JSON.stringify writes it (null for NaN and infinities) */
+export function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
+}

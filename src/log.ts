@@ -177,23 +177,14 @@ function isoNow(): string {
  * createLogger (a child with more bindings) gets the fields parsed back, through pino.
  */
 export function logRendered(log: Logger, level: keyof typeof LEVEL_VALUE, body: string, msgJson: string): void {
-  if (sinks.get(log) === undefined) {
+  const sink = sinks.get(log);
+  if (sink === undefined) {
     log[level](JSON.parse(`{${body.slice(1)}}`) as object, JSON.parse(msgJson) as string);
     return;
   }
-  if (log.isLevelEnabled(level)) writeRendered(log, level, body, msgJson);
-}
-
-function writeRendered(log: Logger, level: keyof typeof LEVEL_VALUE, body: string, msgJson: string): void {
-  const sink = sinks.get(log);
-  if (sink === undefined) return;
+  if (!log.isLevelEnabled(level)) return;
   sink.lastLevel = LEVEL_VALUE[level];
   sink.write(`{"level":"${level}","levelValue":${LEVEL_VALUE[level]},"time":"${isoNow()}","name":"${NAME}"${body},"msg":${msgJson}}\n`);
-}
-
-/** a number as JSON.stringify writes it (null for NaN and infinities) */
-export function jsonNumber(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null';
 }
 
 export { SYSLOG_PRIORITY };

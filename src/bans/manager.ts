@@ -182,10 +182,10 @@ export class BanManager {
       },
     );
     const [, confirmedAt] = await Promise.all([durable, enforced]);
-    this.#events.bannedAll(applied, (i) => {
-      const readAt = readAts[i];
-      return readAt !== undefined && confirmedAt !== null ? Math.max(0, confirmedAt - readAt) / 1000 : null;
-    });
+    this.#events.bannedAll(
+      applied,
+      readAts.map((readAt) => (readAt !== undefined && confirmedAt !== null ? Math.max(0, confirmedAt - readAt) / 1000 : null)),
+    );
     this.#arm();
     return applied;
   }

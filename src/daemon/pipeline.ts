@@ -7,6 +7,7 @@
 import type { Batch } from '../engine/types.js';
 import { shareBatch, type EngineResult, type MatchEngine } from '../engine/pool.js';
 import { countLines, decodeLine } from '../engine/scan.js';
+import { FailureCollector } from '../engine/task-result.js';
 import { createLineScanner } from '../engine/match/prefilter.js';
 import type { BanDecision, BanManager } from '../bans/manager.js';
 import type { Events } from '../events.js';
@@ -33,27 +34,13 @@ function matchMultiline(jail: JailRuntime, batch: Batch, now: number): EngineRes
     jail.multilineMatchers.set(batch.sourceId, matcher);
   }
   const buf = Buffer.from(batch.data.buffer, batch.data.byteOffset, batch.data.byteLength);
-  const hosts: string[] = [];
-  const times: number[] = [];
-  const offsets: number[] = [];
-  const attempts: number[] = [];
-  const fieldRows: number[] = [];
-  const fieldValues: Array<Readonly<Record<string, string>>> = [];
+  const found = new FailureCollector();
   const m = matcher;
   EVERY_LINE.scan(buf, (start, end) => {
     const r = m.match(decodeLine(buf, start, end));
-    if (r.kind !== 'fail') return;
-    if (Object.keys(r.fields).length > 0) {
-      fieldRows.push(hosts.length);
-      fieldValues.push(r.fields);
-    }
-    hosts.push(r.host);
-    times.push(r.time ?? NaN);
-    offsets.push(start);
-    attempts.push(r.attempts);
+    if (r.kind === 'fail') found.add(r, start);
   });
-  const failures = { hosts, times: Float64Array.from(times), offsets: Int32Array.from(offsets), attempts: Int32Array.from(attempts), fieldRows, fieldValues };
-  return { failures, lines: batch.lineCount ?? countLines(buf) };
+  return { failures: found.columns(), lines: batch.lineCount ?? countLines(buf) };
 }
 
 const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze({});

@@ -11,27 +11,23 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import type { FilterSpec } from '../config/types.js';
 import type { MatchTask } from './worker.js';
-import { emptyResult, type MatchTaskResult } from './task-result.js';
+import { emptyResult, type FailureColumns, type MatchTaskResult } from './task-result.js';
 import { countLines } from './scan.js';
-
-
-/**
- * A batch's failures for one jail, column-wise and in line order (row k is one failure), as
- * the workers sent them: an object per failure would cost the main thread a good part of what
- * it spends on the failure itself.
- */
-export type FailureRows = Pick<MatchTaskResult, 'hosts' | 'times' | 'offsets' | 'attempts' | 'fieldRows' | 'fieldValues'>;
 
 /** a batch's failures for one jail, and how many lines the batch held */
 export interface EngineResult {
-  /** offsets are the lines' byte offsets in the batch */
-  readonly failures: FailureRows;
+  /**
+   * column-wise and in line order (row k is one failure), as the workers sent them: an object
+   * per failure would cost the main thread a good part of what it spends on the failure itself;
+   * offsets are the lines' byte offsets in the batch
+   */
+  readonly failures: FailureColumns;
   readonly lines: number;
 }
 
 /** the rows of several parts of one batch as one set; `shifts[i]`: part i's offset in the batch */
-function joinRows(parts: readonly FailureRows[], shifts: readonly number[]): FailureRows {
-  if (parts.length === 1 && shifts[0] === 0) return parts[0] as FailureRows;
+function joinRows(parts: readonly FailureColumns[], shifts: readonly number[]): FailureColumns {
+  if (parts.length === 1 && shifts[0] === 0) return parts[0] as FailureColumns;
   let n = 0;
   for (const p of parts) n += p.hosts.length;
   const out = {

@@ -14,7 +14,7 @@ import { createLineScanner, type LineScanner } from './match/prefilter.js';
 import { DateDetector } from './match/dates.js';
 import type { FilterSpec } from '../config/types.js';
 import type { CompiledFilter, LineMatcher } from './types.js';
-import { emptyResult, type MatchTaskResult } from './task-result.js';
+import { emptyResult, FailureCollector, type MatchTaskResult } from './task-result.js';
 
 export type { MatchTaskResult };
 
@@ -80,12 +80,7 @@ export default function match(task: MatchTask): MatchTaskResult {
     c.matchers.set(tz, matcher);
   }
   const skip = task.skip.length > 0 ? new Set(task.skip) : null;
-  const hosts: string[] = [];
-  const times: number[] = [];
-  const offsets: number[] = [];
-  const attempts: number[] = [];
-  const fieldRows: number[] = [];
-  const fieldValues: Array<Readonly<Record<string, string>>> = [];
+  const found = new FailureCollector();
   let candidates = 0;
   const m = matcher;
   c.scanner.scan(buf, (start, end) => {
@@ -94,25 +89,7 @@ export default function match(task: MatchTask): MatchTaskResult {
     Atomics.store(progress, 0, start);
     Atomics.add(progress, 1, 1);
     const out = m.match(decodeLine(buf, start, end));
-    if (out.kind !== 'fail') return;
-    for (const _ in out.fields) {
-      fieldRows.push(hosts.length);
-      fieldValues.push(out.fields);
-      break;
-    }
-    hosts.push(out.host);
-    times.push(out.time ?? NaN);
-    offsets.push(start);
-    attempts.push(out.attempts);
+    if (out.kind === 'fail') found.add(out, start);
   });
-  return {
-    hosts,
-    times: Float64Array.from(times),
-    offsets: Int32Array.from(offsets),
-    attempts: Int32Array.from(attempts),
-    fieldRows,
-    fieldValues,
-    lines,
-    candidates,
-  };
+  return { ...found.columns(), lines, candidates };
 }

@@ -13,7 +13,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FilePosition, PositionStore } from '../sources/source.js';
 import type { Family } from '../net/address.js';
-import { jsonString } from '../json-text.js';
+import { jsonNumber, jsonString } from '../json-text.js';
 
 export interface StoredBan {
   readonly jail: string;
@@ -329,8 +329,8 @@ export class StateStore implements PositionStore {
  * test/unit/state/store.test.ts replays it and compares it with JSON.stringify.
  */
 function banRecord(b: StoredBan, h: BanHistoryUpdate): string {
-  const hist = h.allKey === h.jailKey ? `[${jsonString(h.jailKey)},${num(h.jailCount)}]` : `[${jsonString(h.jailKey)},${num(h.jailCount)}],[${jsonString(h.allKey)},${num(h.allCount)}]`;
-  return `{"t":"ban","b":${banJson(b)},"h":[${hist}],"at":${num(h.at)}}`;
+  const hist = h.allKey === h.jailKey ? `[${jsonString(h.jailKey)},${jsonNumber(h.jailCount)}]` : `[${jsonString(h.jailKey)},${jsonNumber(h.jailCount)}],[${jsonString(h.allKey)},${jsonNumber(h.allCount)}]`;
+  return `{"t":"ban","b":${banJson(b)},"h":[${hist}],"at":${jsonNumber(h.at)}}`;
 }
 
 /** `JSON.stringify(b)` of a StoredBan's own fields, in their order (journal and snapshot) */
@@ -342,14 +342,9 @@ function banJson(b: StoredBan): string {
   }
   return (
     `{"jail":${jsonString(b.jail)},"ip":${jsonString(b.ip)},"network":${jsonString(b.network)},` +
-    `"prefix":${num(b.prefix)},"family":${num(b.family)},"since":${num(b.since)},"expires":${b.expires === null ? 'null' : num(b.expires)},` +
-    `"bantime":${num(b.bantime)},"banCount":${num(b.banCount)},"source":${jsonString(b.source)},"fields":${fields}}`
+    `"prefix":${jsonNumber(b.prefix)},"family":${jsonNumber(b.family)},"since":${jsonNumber(b.since)},"expires":${b.expires === null ? 'null' : jsonNumber(b.expires)},` +
+    `"bantime":${jsonNumber(b.bantime)},"banCount":${jsonNumber(b.banCount)},"source":${jsonString(b.source)},"fields":${fields}}`
   );
-}
-
-/** a number as JSON writes it (null for NaN and infinities) */
-function num(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null';
 }
 
 /**

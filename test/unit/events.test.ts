@@ -72,7 +72,7 @@ describe('events: ban and unban audit lines', () => {
     const theirs = join(dir, 'pino.log');
     const log = createLogger({ level: 'info', destination: openSync(mine, 'w'), journal: false });
     const events = new Events(log, createMetrics(new Registry(), { version: 'test' }));
-    events.bannedAll(bans, (i) => latencies[i] ?? null);
+    events.bannedAll(bans, latencies);
     events.unbannedAll(bans, 'expired');
     const ref = createLogger({ level: 'info', destination: openSync(theirs, 'w'), journal: false });
     bans.forEach((b, i) => pinoBan(ref, b, latencies[i] ?? null));
@@ -89,7 +89,7 @@ describe('events: ban and unban audit lines', () => {
     cleanups.push(cleanup);
     const registry = new Registry();
     const events = new Events(createLogger({ level: 'info', destination: openSync(join(dir, 'x.log'), 'w'), journal: false }), createMetrics(registry, { version: 'test' }));
-    events.bannedAll([base, { ...base, ip: '198.51.100.8' }, { ...base, source: 'manual' }], (i) => (i === 1 ? null : 0.002));
+    events.bannedAll([base, { ...base, ip: '198.51.100.8' }, { ...base, source: 'manual' }], [0.002, null, 0.002]);
     const text = await registry.metrics();
     expect(text).toMatch(/aegis_bans_total\{jail="sshd",source="auto"\} 2/);
     expect(text).toMatch(/aegis_bans_total\{jail="sshd",source="manual"\} 1/);
